@@ -1,0 +1,1 @@
+"""scratchgen: generative models for images from scratch in NumPy."""
