@@ -1,0 +1,80 @@
+"""Property tests generated for every op in the registry (scratchgen.OPS).
+
+For each op, over hypothesis-drawn shapes (broadcastable ones for binary ops), axes and
+arguments: the float64 forward pass matches a plain-NumPy expression, the float32 pass matches
+the float64 one, inputs are never modified, and the gradient matches central finite differences
+for a random upstream gradient.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import scratchgen as sg
+from scratchgen.gradcheck import gradcheck
+from op_specs import SPECS
+
+
+def as_list(out):
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def run(name, arrays, kwargs, dtype, requires_grad=False):
+    spec = SPECS[name]
+    tensors = [sg.tensor(a, dtype=dtype, requires_grad=requires_grad) for a in arrays]
+    return tensors, as_list(spec.call(sg.OPS[name], tensors, kwargs))
+
+
+def test_every_registered_op_has_a_property_spec():
+    missing = sorted(set(sg.OPS) - set(SPECS))
+    stale = sorted(set(SPECS) - set(sg.OPS))
+    assert not missing, f"ops without property tests (add them to tests/op_specs.py): {missing}"
+    assert not stale, f"specs for ops that are no longer registered: {stale}"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_forward_matches_numpy_reference(name, data):
+    arrays, kwargs = SPECS[name].draw(data)
+    originals = [a.copy() for a in arrays]
+    _, outs64 = run(name, arrays, kwargs, np.float64)
+    expected = as_list(SPECS[name].reference(*arrays, **kwargs))
+    assert len(outs64) == len(expected)
+    for out, ref in zip(outs64, expected):
+        assert out.dtype == np.float64
+        assert out.shape == np.shape(ref)
+        np.testing.assert_allclose(out.data, ref, rtol=1e-9, atol=1e-12)
+    _, outs32 = run(name, arrays, kwargs, np.float32)
+    for out32, out64 in zip(outs32, outs64):
+        assert out32.dtype == np.float32, f"{name} promoted float32 inputs to {out32.dtype}"
+        np.testing.assert_allclose(out32.data, out64.data, rtol=SPECS[name].float32_rtol, atol=1e-5)
+    for before, after in zip(originals, arrays):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_backward_matches_finite_differences(name, data):
+    spec = SPECS[name]
+    arrays, kwargs = spec.draw(data)
+    originals = [a.copy() for a in arrays]
+    gradcheck(lambda *tensors: spec.call(sg.OPS[name], list(tensors), kwargs), arrays)
+    for before, after in zip(originals, arrays):
+        np.testing.assert_array_equal(before, after)
+
+    # The float32 gradient agrees with the float64 one (same upstream gradient).
+    upstreams = None
+    grads = {}
+    for dtype in (np.float64, np.float32):
+        tensors, outs = run(name, arrays, kwargs, dtype, requires_grad=True)
+        if upstreams is None:
+            rng = np.random.default_rng(1)
+            upstreams = [rng.standard_normal(o.shape) for o in outs]
+        for out, u in zip(outs, upstreams):
+            out.backward(u.astype(dtype))
+        grads[dtype] = [t.grad for t in tensors]
+    for g32, g64 in zip(grads[np.float32], grads[np.float64]):
+        if g64 is None:
+            assert g32 is None
+            continue
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=spec.float32_rtol, atol=1e-4 * max(1.0, np.abs(g64).max()))
