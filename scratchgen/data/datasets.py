@@ -1,0 +1,91 @@
+"""Dataset names, the ``--data`` convention, and ``load``."""
+import argparse
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from . import glyphs, sources
+
+DATASETS = ("mnist", "fashion-mnist", "glyph-digits")
+DEFAULT_DATASET = "glyph-digits"  # needs no download: the quickstart's and the tests' choice
+SPLITS = ("train", "test")
+
+
+class UnknownDatasetError(ValueError, argparse.ArgumentTypeError):
+    """A ``--data`` value that is neither a known name nor a folder.
+
+    Also an ``ArgumentTypeError`` so that argparse shows this message rather than a
+    generic "invalid value".
+    """
+
+
+class Dataset(NamedTuple):
+    """uint8 images (N, H, W) and their integer labels (N,); unpacks as ``images, labels``.
+
+    Being a tuple, ``len(dataset)`` is 2; the number of examples is ``len(dataset.images)``.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def restrict(self, classes) -> "Dataset":
+        """Only the examples whose label is in ``classes``, e.g. the normal class(es) that an
+        anomaly detector trains on."""
+        classes = np.unique(np.asarray(classes).ravel())
+        present = np.unique(self.labels)
+        absent = np.setdiff1d(classes, present)
+        if classes.size == 0 or absent.size:
+            raise ValueError(f"cannot restrict to classes {classes.tolist()}: the labels "
+                             f"present are {present.tolist()}")
+        keep = np.isin(self.labels, classes)
+        return Dataset(self.images[keep], self.labels[keep])
+
+    def split_validation(self, fraction: float = 0.1, seed: int = 0) -> tuple:
+        """(train, validation): a random ``fraction`` of the examples, drawn with ``seed``,
+        held out. Both keep the original order of their examples."""
+        n = len(self.labels)
+        n_val = int(round(n * fraction))
+        if not 0 < n_val < n:
+            raise ValueError(f"a validation fraction of {fraction} of {n} examples leaves "
+                             "one part empty; use a fraction strictly between 0 and 1")
+        held = np.zeros(n, bool)
+        held[np.random.default_rng(seed).permutation(n)[:n_val]] = True
+        return (Dataset(self.images[~held], self.labels[~held]),
+                Dataset(self.images[held], self.labels[held]))
+
+
+def resolve_data_arg(value: str) -> str:
+    """Normalise a ``--data`` value: a name from DATASETS, or a folder holding IDX files.
+
+    Returns the dataset name, or the folder as an absolute path. Meant as an argparse
+    ``type=``; known names win over folders of the same name (write ``./mnist`` for those).
+    """
+    name = value.strip().lower()
+    if name in DATASETS:
+        return name
+    if os.path.isdir(value):
+        return os.path.abspath(value)
+    raise UnknownDatasetError(f"unknown dataset {value!r} (and not a folder): use one of "
+                              f"{', '.join(DATASETS)}, or a folder holding IDX files")
+
+
+def load(name_or_path: str = DEFAULT_DATASET, split: str = "train", *, root=None,
+         classes=None) -> Dataset:
+    """Load ``split`` ("train" or "test") of a dataset: a name from DATASETS or a folder.
+
+    mnist and fashion-mnist are looked up in ``root``, ``$SCRATCHGEN_DATA``, the cache and
+    system folders, then downloaded (see ``scratchgen.data.sources``); ``root`` does not
+    apply to glyph-digits, which is generated on first use and cached, or to folders.
+    ``classes`` keeps only those labels (see ``Dataset.restrict``).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    name = resolve_data_arg(name_or_path)
+    if name == "glyph-digits":
+        dataset = Dataset(*glyphs.glyph_digits(split))
+    elif name in sources.MIRRORS:
+        dataset = Dataset(*sources.load_known(name, split, root))
+    else:
+        dataset = Dataset(*sources.load_folder(name, split))
+    return dataset if classes is None else dataset.restrict(classes)

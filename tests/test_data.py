@@ -1,0 +1,532 @@
+"""The data layer: IDX files, dataset lookup and download, glyph-digits, the loader.
+
+Every test runs offline against files it writes itself: the cache points into tmp_path,
+SCRATCHGEN_DATA is unset, system folders are hidden and the network is replaced by a fake.
+"""
+import argparse
+import gzip
+import hashlib
+import http.client
+import os
+import urllib.error
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from scratchgen import data
+from scratchgen.data import glyphs, idx, sources
+
+MNIST_FILES = sources.SPLIT_FILES["train"]
+
+
+def offline(url):
+    raise urllib.error.URLError("no network in tests")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(sources.ENV_VAR, raising=False)
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", {"mnist": (), "fashion-mnist": ()})
+    monkeypatch.setattr(sources, "fetch", offline)
+
+
+def tiny_split(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, n, dtype=np.uint8))
+
+
+def write_split(folder, images, labels, files=MNIST_FILES, gz=True):
+    suffix = ".gz" if gz else ""
+    idx.write_idx(folder / f"{files[0]}{suffix}", images)
+    idx.write_idx(folder / f"{files[1]}{suffix}", labels)
+
+
+@pytest.fixture
+def fake_mnist(monkeypatch):
+    """A tiny train split that the checksum table accepts as MNIST's."""
+    images, labels = tiny_split()
+    digests = {f: hashlib.md5(idx.encode(a)).hexdigest()
+               for f, a in zip(MNIST_FILES, (images, labels))}
+    monkeypatch.setitem(sources.MD5, "mnist", digests)
+    return images, labels
+
+
+# ---------------------------------------------------------------- IDX format
+
+IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
+
+
+@given(array=st.sampled_from(IDX_DTYPES).flatmap(
+    lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0,
+                                                max_side=5))),
+       gz=st.booleans())
+def test_idx_round_trip(tmp_path_factory, array, gz):
+    path = tmp_path_factory.mktemp("idx") / ("a.idx.gz" if gz else "a.idx")
+    data.write_idx(path, array)
+    back = data.read_idx(path)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+    assert path.read_bytes().startswith(b"\x1f\x8b") == gz
+
+
+def test_idx_header_layout_is_the_mnist_one():
+    raw = idx.encode(np.zeros((2, 3, 4), np.int16))
+    assert raw[:4] == bytes([0, 0, 0x0B, 3])
+    assert raw[4:16] == bytes([0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4])
+    assert len(raw) == 16 + 2 * 24
+
+
+def test_gzip_is_detected_by_content_not_name(tmp_path):
+    path = tmp_path / "labels-without-suffix"
+    path.write_bytes(gzip.compress(idx.encode(np.arange(5, dtype=np.uint8))))
+    np.testing.assert_array_equal(data.read_idx(path), np.arange(5))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.complex64])
+def test_unsupported_dtype_is_refused_on_write(tmp_path, dtype):
+    with pytest.raises(ValueError, match="IDX cannot store dtype"):
+        data.write_idx(tmp_path / "x", np.zeros(3, dtype))
+
+
+GOOD = idx.encode(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+CORRUPTIONS = {
+    "bad magic": (b"\x01\x00" + GOOD[2:], "bad magic number"),
+    "unknown dtype code": (GOOD[:2] + b"\x0a" + GOOD[3:], "unknown dtype code 0x0a"),
+    "header too short": (GOOD[:3], "header too short"),
+    "dimensions cut off": (GOOD[:10], "header too short"),
+    "truncated data": (GOOD[:-1], "truncated"),
+    "extra trailing bytes": (GOOD + b"\0", "extra trailing bytes"),
+}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_corrupt_idx_error_names_file_and_problem(tmp_path, case, gz):
+    content, problem = CORRUPTIONS[case]
+    path = tmp_path / "broken-idx3-ubyte"
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(data.IDXError, match=problem) as err:
+        data.read_idx(path)
+    assert str(path) in str(err.value)
+
+
+def test_corrupt_gzip_error_names_file(tmp_path):
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(GOOD)[:-6])
+    with pytest.raises(data.IDXError, match="corrupt gzip data") as err:
+        data.read_idx(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("images, labels, problem, culprit", [
+    (np.zeros((4, 28), np.uint8), np.zeros(4, np.uint8), "shape \\(N, rows, cols\\)", 0),
+    (np.zeros((4, 28, 28), np.uint8), np.zeros((4, 1), np.uint8), "labels of shape", 1),
+    (np.zeros((4, 28, 28), np.float32), np.zeros(4, np.uint8), "expected uint8 images", 0),
+    (np.zeros((4, 28, 28), np.uint8), np.zeros(3, np.uint8), "4 images but .* 3 labels", 0),
+])
+def test_images_and_labels_must_match(tmp_path, images, labels, problem, culprit):
+    write_split(tmp_path, images, labels)
+    with pytest.raises(data.IDXError, match=problem) as err:
+        data.load(str(tmp_path))
+    assert MNIST_FILES[culprit] in str(err.value)
+
+
+# ---------------------------------------------------------------- names and folders
+
+def test_known_names_and_the_cli_convention(tmp_path):
+    assert data.DATASETS == ("mnist", "fashion-mnist", "glyph-digits")
+    assert data.DEFAULT_DATASET in data.DATASETS
+    assert data.resolve_data_arg("MNIST") == "mnist"
+    assert data.resolve_data_arg(str(tmp_path)) == os.path.abspath(tmp_path)
+
+
+def test_unknown_name_is_a_one_line_error_listing_the_names():
+    with pytest.raises(ValueError) as err:
+        data.resolve_data_arg("cifar10")
+    message = str(err.value)
+    assert "\n" not in message and "'cifar10'" in message
+    assert all(name in message for name in data.DATASETS)
+
+
+def test_argparse_shows_the_unknown_name_message(capsys):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=data.resolve_data_arg, default=data.DEFAULT_DATASET)
+    assert parser.parse_args(["--data", "fashion-mnist"]).data == "fashion-mnist"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--data", "cifar10"])
+    assert "use one of mnist, fashion-mnist, glyph-digits" in capsys.readouterr().err
+
+
+def test_unknown_split_is_refused():
+    with pytest.raises(ValueError, match="unknown split 'validation'"):
+        data.load("glyph-digits", "validation")
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "raw"])
+def test_folder_path_loads_any_idx_files_without_checksums(tmp_path, gz):
+    images, labels = tiny_split()
+    write_split(tmp_path, images, labels, gz=gz)
+    loaded = data.load(str(tmp_path), "train")
+    np.testing.assert_array_equal(loaded.images, images)
+    np.testing.assert_array_equal(loaded.labels, labels)
+
+
+def test_folder_without_the_files_says_which_are_expected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte") as err:
+        data.load(str(tmp_path), "test")
+    assert str(tmp_path) in str(err.value)
+
+
+# ---------------------------------------------------------------- lookup order
+
+def test_cache_dir_honours_xdg_cache_home(tmp_path, monkeypatch):
+    assert data.cache_dir() == tmp_path / "cache" / "scratchgen"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # invalid per the XDG spec
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "scratchgen"
+
+
+def test_lookup_order_root_then_env_then_cache_then_system(tmp_path, monkeypatch, fake_mnist):
+    folders = {k: tmp_path / k for k in ("root", "env", "system")}
+    folders["cache"] = data.cache_dir() / "mnist"
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+        write_split(folder, *fake_mnist)
+    monkeypatch.setenv(sources.ENV_VAR, str(folders["env"]))
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "mnist", (folders["system"],))
+
+    def used(root=None):
+        (images_path, _), (labels_path, _) = sources.locate("mnist", "train", root)
+        assert images_path.parent == labels_path.parent
+        return images_path.parent
+
+    assert used(root=folders["root"]) == folders["root"]
+    assert used() == folders["env"]
+    monkeypatch.delenv(sources.ENV_VAR)
+    assert used() == folders["cache"]
+    for f in folders["cache"].iterdir():
+        f.unlink()
+    assert used() == folders["system"]
+
+
+def test_subfolder_named_after_the_dataset_and_raw_files(tmp_path, monkeypatch, fake_mnist):
+    write_split(tmp_path / "mnist", *fake_mnist, gz=False)
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    loaded = data.load("mnist")
+    np.testing.assert_array_equal(loaded.images, fake_mnist[0])
+
+
+def test_another_datasets_files_are_passed_over(tmp_path, monkeypatch, fake_mnist):
+    images, labels = tiny_split(seed=1)
+    monkeypatch.setitem(sources.MD5, "fashion-mnist", {
+        f: hashlib.md5(idx.encode(a)).hexdigest() for f, a in zip(MNIST_FILES, (images, labels))})
+    write_split(tmp_path, images, labels)  # Fashion-MNIST's files, under the same names
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    with pytest.raises(data.DatasetNotFoundError, match="Passed over") as err:
+        data.load("mnist")
+    assert "holds fashion-mnist's train-images-idx3-ubyte" in str(err.value)
+    write_split(data.cache_dir() / "mnist", *fake_mnist)
+    np.testing.assert_array_equal(data.load("mnist").images, fake_mnist[0])
+    np.testing.assert_array_equal(data.load("fashion-mnist").images, images)
+
+
+def test_local_file_with_unknown_content_is_a_checksum_error(tmp_path, fake_mnist):
+    images, labels = fake_mnist
+    write_split(tmp_path, images, labels[::-1].copy())
+    with pytest.raises(data.ChecksumError) as err:
+        data.load("mnist", root=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / f"{MNIST_FILES[1]}.gz") in message
+    assert sources.MD5["mnist"][MNIST_FILES[1]] in message
+
+
+def test_truncated_local_file_reports_the_truncation(tmp_path, fake_mnist):
+    write_split(tmp_path, *fake_mnist, gz=False)
+    path = tmp_path / MNIST_FILES[0]
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(data.IDXError, match="truncated") as err:
+        data.load("mnist", root=tmp_path)
+    assert str(path) in str(err.value)
+
+
+# ---------------------------------------------------------------- downloads
+
+def serve(files: dict, log: list):
+    """A fake fetch serving {url: bytes} and recording the URLs asked for."""
+    def fetch(url):
+        log.append(url)
+        if url not in files:
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)
+        return files[url]
+    return fetch
+
+
+def mirror_files(mirror, images, labels):
+    return {f"{mirror}{f}.gz": gzip.compress(idx.encode(a))
+            for f, a in zip(MNIST_FILES, (images, labels))}
+
+
+def test_download_verifies_and_fills_the_cache(monkeypatch, fake_mnist):
+    log = []
+    first, second = sources.MIRRORS["mnist"]
+    monkeypatch.setattr(sources, "fetch", serve(mirror_files(second, *fake_mnist), log))
+    loaded = data.load("mnist")
+    np.testing.assert_array_equal(loaded.images, fake_mnist[0])
+    np.testing.assert_array_equal(loaded.labels, fake_mnist[1])
+    assert log == [f"{m}{f}.gz" for f in MNIST_FILES for m in (first, second)]
+    cached = sorted(p.name for p in (data.cache_dir() / "mnist").iterdir())
+    assert cached == sorted(f"{f}.gz" for f in MNIST_FILES)  # and no temporary leftovers
+    monkeypatch.setattr(sources, "fetch", offline)
+    np.testing.assert_array_equal(data.load("mnist").images, fake_mnist[0])
+
+
+def test_download_checksum_mismatch_names_both_digests_and_saves_nothing(
+        monkeypatch, fake_mnist):
+    images, labels = fake_mnist
+    mirror = sources.MIRRORS["mnist"][0]
+    files = mirror_files(mirror, images[::-1].copy(), labels)
+    monkeypatch.setattr(sources, "fetch", serve(files, []))
+    with pytest.raises(data.ChecksumError) as err:
+        data.load("mnist")
+    expected = sources.MD5["mnist"][MNIST_FILES[0]]
+    actual = hashlib.md5(idx.encode(images[::-1])).hexdigest()
+    message = str(err.value)
+    assert expected in message and actual in message and f"{mirror}{MNIST_FILES[0]}" in message
+    cache = data.cache_dir() / "mnist"
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_download_that_is_not_gzip_is_refused(monkeypatch, fake_mnist):
+    mirror = sources.MIRRORS["mnist"][0]
+    monkeypatch.setattr(sources, "fetch", serve(
+        {f"{mirror}{f}.gz": b"<html>moved</html>" for f in MNIST_FILES}, []))
+    with pytest.raises(data.IDXError, match="corrupt gzip data") as err:
+        data.load("mnist")
+    assert f"{mirror}{MNIST_FILES[0]}.gz" in str(err.value)
+
+
+@pytest.mark.parametrize("failure", [
+    urllib.error.URLError("[Errno -2] Name or service not known"),
+    TimeoutError("timed out"),
+    ConnectionResetError("reset by peer"),
+    http.client.IncompleteRead(b""),
+])
+def test_network_failures_fall_through_to_the_offline_message(monkeypatch, failure):
+    def fetch(url):
+        raise failure
+    monkeypatch.setattr(sources, "fetch", fetch)
+    with pytest.raises(data.DatasetNotFoundError, match="downloading it failed"):
+        data.load("mnist")
+
+
+def test_offline_message_says_where_what_and_the_two_ways_out(tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path / "env"))
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load("fashion-mnist", "test", root=tmp_path / "root")
+    message = str(err.value)
+    for expected in [
+        str(tmp_path / "root"), str(tmp_path / "env"), str(data.cache_dir() / "fashion-mnist"),
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+        sources.MIRRORS["fashion-mnist"][0], "no network in tests",
+        f"{sources.ENV_VAR}=", 'load("glyph-digits")', "--data glyph-digits",
+    ]:
+        assert expected in message, expected
+
+
+def test_offline_message_mentions_an_unset_env_var():
+    with pytest.raises(data.DatasetNotFoundError, match=f"{sources.ENV_VAR} is not set"):
+        data.load("mnist")
+
+
+def test_fashion_mnist_found_where_debian_installs_it(tmp_path, monkeypatch):
+    images, labels = tiny_split(seed=2)
+    write_split(tmp_path, images, labels)
+    monkeypatch.setitem(sources.MD5, "fashion-mnist", {
+        f: hashlib.md5(idx.encode(a)).hexdigest() for f, a in zip(MNIST_FILES, (images, labels))})
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion-mnist", (tmp_path,))
+    np.testing.assert_array_equal(data.load("fashion-mnist").labels, labels)
+
+
+# ---------------------------------------------------------------- glyph-digits
+
+def test_glyph_digits_are_deterministic_per_seed():
+    a_images, a_labels = glyphs.generate(40, seed=3)
+    b_images, b_labels = glyphs.generate(40, seed=3)
+    assert a_images.tobytes() == b_images.tobytes() and a_labels.tobytes() == b_labels.tobytes()
+    c_images, _ = glyphs.generate(40, seed=4)
+    assert (a_images != c_images).any()
+
+
+def test_glyph_digits_do_not_depend_on_chunking(monkeypatch):
+    whole, _ = glyphs.generate(30, seed=5)
+    monkeypatch.setattr(glyphs, "_CHUNK", 7)
+    np.testing.assert_array_equal(glyphs.generate(30, seed=5)[0], whole)
+
+
+def test_glyph_digits_look_like_mnist_digits():
+    images, labels = glyphs.generate(200, seed=6)
+    assert images.shape == (200, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels, minlength=10).tolist() == [20] * 10
+    assert images.max(axis=(1, 2)).min() >= 250  # every digit has solid strokes
+    # MNIST's convention: centre of mass at (14, 14), ink inside the central 20x20 box
+    mass = images.astype(float)
+    grid = np.arange(28)
+    com_y = (mass.sum(2) @ grid) / mass.sum((1, 2))
+    com_x = (mass.sum(1) @ grid) / mass.sum((1, 2))
+    assert abs(com_y - 14).max() < 1 and abs(com_x - 14).max() < 1
+    assert images[:, :2].max() < 128 and images[:, :, -2:].max() < 128
+
+
+def test_glyph_digits_are_learnable():
+    """Nearest class means, fitted on one seed, classify another well above chance."""
+    train_x, train_y = glyphs.generate(1000, seed=7)
+    test_x, test_y = glyphs.generate(300, seed=8)
+    flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255  # noqa: E731
+    means = np.stack([flat(train_x[train_y == c]).mean(0) for c in range(10)])
+    distance = ((flat(test_x)[:, None] - means[None]) ** 2).sum(-1)
+    assert (distance.argmin(1) == test_y).mean() > 0.5
+
+
+def test_glyph_splits_are_cached(monkeypatch):
+    monkeypatch.setattr(glyphs, "SPLITS", {"train": (30, 1), "test": (20, 2)})
+    train = data.load("glyph-digits", "train")
+    assert glyphs.cache_path(30, 1).is_file() and len(train.images) == 30
+
+    def no_generation(n, seed):
+        raise AssertionError("the cache should have been used")
+    monkeypatch.setattr(glyphs, "generate", no_generation)
+    np.testing.assert_array_equal(data.load("glyph-digits", "train").images, train.images)
+    with pytest.raises(AssertionError, match="cache should have been used"):
+        data.load("glyph-digits", "test")  # a different seed: not in the cache
+
+
+def test_unreadable_glyph_cache_is_regenerated(monkeypatch):
+    monkeypatch.setattr(glyphs, "SPLITS", {"train": (30, 1), "test": (20, 2)})
+    fresh = data.load("glyph-digits", "test")
+    glyphs.cache_path(20, 2).write_bytes(b"not a zip file")
+    with pytest.warns(UserWarning, match="regenerating"):
+        again = data.load("glyph-digits", "test")
+    np.testing.assert_array_equal(again.images, fresh.images)
+
+
+def test_train_and_test_splits_differ():
+    (n_train, seed_train), (n_test, seed_test) = glyphs.SPLITS["train"], glyphs.SPLITS["test"]
+    assert (n_train, n_test) == (60_000, 10_000) and seed_train != seed_test
+
+
+# ---------------------------------------------------------------- loader
+
+@pytest.fixture
+def dataset():
+    return data.Dataset(*tiny_split(n=50, seed=9))
+
+
+def epochs(loader, count=2):
+    return [list(loader) for _ in range(count)]
+
+
+def test_batches_are_float32_in_unit_range_and_cover_each_example_once(dataset):
+    loader = data.DataLoader(dataset, batch_size=16, seed=1)
+    assert len(loader) == 4
+    batches = list(loader)
+    assert [len(x) for x, _ in batches] == [16, 16, 16, 2]
+    for x, y in batches:
+        assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape[1:] == (28, 28)
+        assert 0 <= x.min() and x.max() <= 1
+    seen = np.concatenate([x for x, _ in batches])
+    order = np.lexsort(seen.reshape(50, -1).T)
+    expected = dataset.images.astype(np.float32) / 255
+    np.testing.assert_array_equal(seen[order], expected[np.lexsort(expected.reshape(50, -1).T)])
+
+
+def test_shuffling_is_reproducible_and_changes_every_epoch(dataset):
+    def label_orders(seed):
+        return [np.concatenate([y for _, y in e]).tolist()
+                for e in epochs(data.DataLoader(dataset, 10, seed=seed))]
+    first, second = label_orders(seed=1)
+    assert [first, second] == label_orders(seed=1)
+    assert first != second
+    assert label_orders(seed=2) != [first, second]
+
+
+def test_no_shuffle_keeps_the_order(dataset):
+    y = np.concatenate([y for _, y in data.DataLoader(dataset, 7, shuffle=False)])
+    np.testing.assert_array_equal(y, dataset.labels)
+
+
+def test_drop_last_skips_the_short_batch(dataset):
+    loader = data.DataLoader(dataset, batch_size=16, drop_last=True)
+    assert len(loader) == 3 and [len(x) for x, _ in loader] == [16, 16, 16]
+
+
+def test_threshold_binarization_is_fixed(dataset):
+    loader = data.DataLoader(dataset, 50, shuffle=False, binarize="threshold", threshold=0.3)
+    (x1, _), = list(loader)
+    (x2, _), = list(loader)
+    np.testing.assert_array_equal(x1, dataset.images > 0.3 * 255)
+    np.testing.assert_array_equal(x1, x2)
+
+
+def test_bernoulli_binarization_is_resampled_each_epoch_with_the_right_mean():
+    images = np.full((400, 28, 28), 64, np.uint8)
+    loader = data.DataLoader((images, np.zeros(400)), 400, binarize="bernoulli", seed=3)
+    (x1, _), = list(loader)
+    (x2, _), = list(loader)
+    assert set(np.unique(x1)) == {0.0, 1.0} and (x1 != x2).any()
+    assert abs(x1.mean() - 64 / 255) < 0.005
+    (x1_again, _), = list(data.DataLoader((images, np.zeros(400)), 400,
+                                          binarize="bernoulli", seed=3))
+    np.testing.assert_array_equal(x1, x1_again)
+
+
+def test_binarization_does_not_change_the_order(dataset):
+    def labels(**kw):
+        return np.concatenate([y for _, y in data.DataLoader(dataset, 8, seed=4, **kw)])
+    np.testing.assert_array_equal(labels(), labels(binarize="bernoulli"))
+
+
+@pytest.mark.parametrize("kwargs, problem", [
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"binarize": "dynamic"}, "unknown binarize"),
+])
+def test_loader_rejects_bad_options(dataset, kwargs, problem):
+    with pytest.raises(ValueError, match=problem):
+        data.DataLoader(dataset, **kwargs)
+
+
+def test_loader_rejects_float_images():
+    with pytest.raises(ValueError, match="uint8 images"):
+        data.DataLoader((np.zeros((3, 28, 28)), np.zeros(3)))
+
+
+def test_restrict_to_classes(dataset):
+    normal = dataset.restrict([3, 7])
+    assert set(normal.labels.tolist()) == {3, 7}
+    assert len(normal.images) == np.isin(dataset.labels, [3, 7]).sum()
+    with pytest.raises(ValueError, match="labels present"):
+        dataset.restrict([10])
+
+
+def test_load_with_classes(monkeypatch):
+    monkeypatch.setattr(glyphs, "SPLITS", {"train": (40, 1), "test": (20, 2)})
+    images, labels = data.load("glyph-digits", classes=[0])
+    assert labels.tolist() == [0] * 4 and images.shape == (4, 28, 28)
+
+
+def test_validation_split_is_disjoint_complete_and_seeded(dataset):
+    train, val = dataset.split_validation(0.2, seed=5)
+    assert (len(train.labels), len(val.labels)) == (40, 10)
+    rows = lambda d: {im.tobytes() for im in d.images}  # noqa: E731
+    assert rows(train) | rows(val) == rows(dataset) and not rows(train) & rows(val)
+    again, _ = dataset.split_validation(0.2, seed=5)
+    other, _ = dataset.split_validation(0.2, seed=6)
+    np.testing.assert_array_equal(again.images, train.images)
+    assert (other.images != train.images).any()
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        dataset.split_validation(1.0)
