@@ -7,7 +7,7 @@
 
 Every differentiable op is importable from here (``sg.exp``, ``sg.matmul``, ``sg.logsumexp``...).
 """
-from .autograd import OPS, Tensor, as_tensor, is_grad_enabled, no_grad, tensor
+from .autograd import OPS, Tensor, as_tensor, is_grad_enabled, manual_seed, no_grad, tensor
 from .autograd.losses import *  # noqa: F401,F403  (the losses are ops too)
 from .autograd.ops import *  # noqa: F401,F403
 

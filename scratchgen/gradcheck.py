@@ -1,7 +1,7 @@
 """Check analytic gradients against finite differences, in float64.
 
-Both checks look at the scalar f(x) = sum_k <u_k, fn(x)_k> for random upstream gradients u_k
-drawn from a seeded generator. Random, never all ones: with u = 1 the gradient of softmax (or of
+Every check looks at the scalar f = sum_k <u_k, out_k> for random upstream gradients u_k drawn
+from a seeded generator. Random, never all ones: with u = 1 the gradient of softmax (or of
 anything normalized, like batch norm) is identically zero, and a check comparing 0 with 0 passes
 whatever the backward pass computes.
 
@@ -10,6 +10,8 @@ whatever the backward pass computes.
 - ``gradcheck_projection`` compares the directional derivative along random directions v,
   <grad f, v> against (f(x + eps v) - f(x - eps v)) / (2 eps): 2 evaluations per direction,
   so whole models stay affordable.
+- ``gradcheck_module`` is the projection check of a Module with respect to its inputs *and* all
+  of its parameters at once.
 
 A check in which every analytic and numerical gradient is ~0 raises instead of passing.
 """
@@ -26,41 +28,73 @@ class GradcheckError(AssertionError):
     """The analytic gradient disagrees with finite differences (or the check proves nothing)."""
 
 
-def _outputs(fn: Callable, tensors: list[Tensor]) -> list[Tensor]:
-    out = fn(*tensors)
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+class _Problem:
+    """The leaves to differentiate with respect to, and f(leaves) = sum_k <u_k, out_k>.
 
+    Finite differences perturb the leaves' arrays in place and put them back, so the same code
+    serves fresh input tensors and a model's own parameters.
+    """
 
-def _prepare(fn, inputs, seed):
-    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
-    rng = np.random.default_rng(seed)
-    with no_grad():
-        outs = _outputs(fn, [Tensor(a, dtype=np.float64) for a in arrays])
-    for out in outs:
-        if out.dtype != np.float64:
-            raise GradcheckError(f"fn returned {out.dtype} for float64 inputs; gradient checks run in float64")
-    upstream = [rng.standard_normal(out.shape) for out in outs]
-
-    def objective(values: list[np.ndarray]) -> float:
+    def __init__(self, evaluate: Callable[[], object], leaves: list[Tensor], seed: int):
+        self.evaluate, self.leaves = evaluate, leaves
+        self.rng = np.random.default_rng(seed)
         with no_grad():
-            outs = _outputs(fn, [Tensor(v, dtype=np.float64) for v in values])
-        return float(np.sum([np.sum(u * o.data) for u, o in zip(upstream, outs)]))
+            outs = self._outputs()
+        for out in outs:
+            if out.dtype != np.float64:
+                raise GradcheckError(f"the checked function returned {out.dtype}; gradient checks run in "
+                                     "float64 (pass float64 inputs, call model.double())")
+        self.upstream = [self.rng.standard_normal(out.shape) for out in outs]
 
-    leaves = [Tensor(a.copy(), requires_grad=True, dtype=np.float64) for a in arrays]
-    for out, u in zip(_outputs(fn, leaves), upstream):
-        if out.requires_grad:
-            out.backward(u)
-    analytic = [np.zeros_like(a) if leaf.grad is None else leaf.grad for a, leaf in zip(arrays, leaves)]
-    return arrays, rng, objective, analytic
+    def _outputs(self) -> list[Tensor]:
+        out = self.evaluate()
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    def objective(self) -> float:
+        with no_grad():
+            outs = self._outputs()
+        return float(np.sum([np.sum(u * o.data) for u, o in zip(self.upstream, outs)]))
+
+    def analytic(self) -> list[np.ndarray]:
+        for leaf in self.leaves:
+            leaf.zero_grad()
+        for out, u in zip(self._outputs(), self.upstream):
+            if out.requires_grad:
+                out.backward(u)
+        return [np.zeros_like(leaf.data) if leaf.grad is None else leaf.grad for leaf in self.leaves]
+
+    def central_difference(self, shift: Callable[[int, float], None], eps: float) -> float:
+        """(f(+eps) - f(-eps)) / (2 eps) where shift(sign) moves the leaves by sign*eps."""
+        originals = [leaf.data.copy() for leaf in self.leaves]
+        try:
+            shift(+1)
+            plus = self.objective()
+            for leaf, original in zip(self.leaves, originals):
+                leaf.data[...] = original
+            shift(-1)
+            minus = self.objective()
+        finally:
+            for leaf, original in zip(self.leaves, originals):
+                leaf.data[...] = original
+        return (plus - minus) / (2 * eps)
 
 
-def _fail_if_vacuous(analytic: list[np.ndarray], numeric: list[np.ndarray], floor: float) -> None:
-    largest = max([np.max(np.abs(g), initial=0.0) for g in analytic + numeric])
+def _float64_leaves(inputs: Sequence) -> list[Tensor]:
+    return [Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64), requires_grad=True,
+                   dtype=np.float64) for x in inputs]
+
+
+def _fail_if_vacuous(gradients: list[np.ndarray], floor: float = 1e-9) -> None:
+    largest = max([np.max(np.abs(g), initial=0.0) for g in gradients])
     if largest <= floor:
         raise GradcheckError(
             "vacuous gradient check: analytic and numerical gradients are both ~0 "
             f"(largest magnitude {largest:.2e}); choose inputs at which the function depends on them"
         )
+
+
+def _too_far(analytic: float | np.ndarray, numeric, scale: float, atol: float, rtol: float):
+    return np.abs(analytic - numeric) - (atol * scale + rtol * np.abs(numeric))
 
 
 def gradcheck(fn: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float = 1e-7,
@@ -70,23 +104,23 @@ def gradcheck(fn: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float 
     ``fn`` maps tensors (one per input array) to a tensor or a sequence of tensors. Inputs are
     evaluated in float64. Raises ``GradcheckError`` naming the worst element on disagreement.
     """
-    arrays, _, objective, analytic = _prepare(fn, inputs, seed)
+    leaves = _float64_leaves(inputs)
+    problem = _Problem(lambda: fn(*leaves), leaves, seed)
+    analytic = problem.analytic()
     numeric = []
-    for k, base in enumerate(arrays):
-        grad = np.zeros_like(base)
-        for i in np.ndindex(base.shape):
-            shifted = [a.copy() for a in arrays]
-            shifted[k][i] = base[i] + eps
-            plus = objective(shifted)
-            shifted[k][i] = base[i] - eps
-            grad[i] = (plus - objective(shifted)) / (2 * eps)
+    for leaf in leaves:
+        grad = np.zeros_like(leaf.data)
+        for i in np.ndindex(leaf.shape):
+            def shift(sign, leaf=leaf, i=i):
+                leaf.data[i] += sign * eps
+            grad[i] = problem.central_difference(shift, eps)
         numeric.append(grad)
+    _fail_if_vacuous(analytic + numeric)
     scale = max([1.0] + [np.max(np.abs(n), initial=0.0) for n in numeric])
-    _fail_if_vacuous(analytic, numeric, floor=1e-9)
     for k, (a, n) in enumerate(zip(analytic, numeric)):
-        error = np.abs(a - n) - (atol * scale + rtol * np.abs(n))
-        if error.size and error.max() > 0:
-            worst = np.unravel_index(np.argmax(error), error.shape)
+        excess = _too_far(a, n, scale, atol, rtol)
+        if excess.size and excess.max() > 0:
+            worst = np.unravel_index(np.argmax(excess), excess.shape)
             raise GradcheckError(
                 f"gradient of input {k} (shape {a.shape}) disagrees with finite differences at {worst}: "
                 f"analytic {a[worst]:.8g}, numerical {n[worst]:.8g}"
@@ -94,22 +128,67 @@ def gradcheck(fn: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float 
     return True
 
 
+def _projection_check(problem: _Problem, names: list[str], directions: int, eps: float, atol: float,
+                      rtol: float) -> bool:
+    analytic = problem.analytic()
+    results = []
+    for _ in range(directions):
+        v = [problem.rng.standard_normal(leaf.shape) for leaf in problem.leaves]
+
+        def shift(sign, v=v):
+            for leaf, vk in zip(problem.leaves, v):
+                leaf.data += sign * eps * vk
+
+        predicted = float(np.sum([np.sum(g * vk) for g, vk in zip(analytic, v)]))
+        results.append((predicted, problem.central_difference(shift, eps), v))
+    _fail_if_vacuous(analytic + [np.array([measured for _, measured, _ in results])])
+    for d, (predicted, measured, v) in enumerate(results):
+        if _too_far(predicted, measured, max(1.0, abs(measured)), atol, rtol) > 0:
+            raise GradcheckError(
+                f"directional derivative {d} disagrees: analytic <grad, v> = {predicted:.10g}, "
+                f"finite difference = {measured:.10g}; wrong: {', '.join(_culprits(problem, analytic, v, names, eps, atol, rtol))}"
+            )
+    return True
+
+
+def _culprits(problem: _Problem, analytic, v, names, eps, atol, rtol) -> list[str]:
+    """The leaves whose own directional derivative disagrees (found by moving one leaf at a time)."""
+    wrong = []
+    for k, leaf in enumerate(problem.leaves):
+        def shift(sign, leaf=leaf, vk=v[k]):
+            leaf.data += sign * eps * vk
+
+        measured = problem.central_difference(shift, eps)
+        if _too_far(float(np.sum(analytic[k] * v[k])), measured, max(1.0, abs(measured)), atol, rtol) > 0:
+            wrong.append(names[k])
+    return wrong or ["no single leaf (the disagreement needs several at once)"]
+
+
 def gradcheck_projection(fn: Callable, inputs: Sequence, *, directions: int = 3, eps: float = 1e-6,
                          atol: float = 1e-7, rtol: float = 1e-5, seed: int = 0) -> bool:
     """Compare <grad f, v> with a central difference along ``directions`` random directions v."""
-    arrays, rng, objective, analytic = _prepare(fn, inputs, seed)
-    checks = []
-    for _ in range(directions):
-        v = [rng.standard_normal(a.shape) for a in arrays]
-        predicted = float(np.sum([np.sum(g * vk) for g, vk in zip(analytic, v)]))
-        measured = (objective([a + eps * vk for a, vk in zip(arrays, v)])
-                    - objective([a - eps * vk for a, vk in zip(arrays, v)])) / (2 * eps)
-        checks.append((predicted, measured))
-    _fail_if_vacuous(analytic, [np.array([m for _, m in checks])], floor=1e-9)
-    for d, (predicted, measured) in enumerate(checks):
-        if abs(predicted - measured) > atol * max(1.0, abs(measured)) + rtol * abs(measured):
-            raise GradcheckError(
-                f"directional derivative {d} disagrees: analytic <grad, v> = {predicted:.10g}, "
-                f"finite difference = {measured:.10g}"
-            )
-    return True
+    leaves = _float64_leaves(inputs)
+    problem = _Problem(lambda: fn(*leaves), leaves, seed)
+    return _projection_check(problem, [f"input {k}" for k in range(len(leaves))], directions, eps, atol, rtol)
+
+
+def gradcheck_module(module, inputs: Sequence, *, directions: int = 3, eps: float = 1e-6, atol: float = 1e-7,
+                     rtol: float = 1e-5, seed: int = 0) -> bool:
+    """Projection check of ``module(*inputs)`` w.r.t. the inputs and every parameter of ``module``.
+
+    The module must hold float64 parameters (``module.double()``). Its parameters are perturbed
+    in place during the check and restored afterwards.
+    """
+    named = list(module.named_parameters())
+    for name, param in named:
+        if param.dtype != np.float64:
+            raise GradcheckError(f"parameter {name} is {param.dtype}; call module.double() before checking")
+    inputs = _float64_leaves(inputs)
+    leaves = inputs + [param for _, param in named]
+    names = [f"input {k}" for k in range(len(inputs))] + [name for name, _ in named]
+    problem = _Problem(lambda: module(*inputs), leaves, seed)
+    try:
+        return _projection_check(problem, names, directions, eps, atol, rtol)
+    finally:
+        for _, param in named:
+            param.zero_grad()

@@ -1,0 +1,363 @@
+"""Differentiable layer operations: convolution, pooling, resampling, normalization, dropout.
+
+The heavy loops live in ``scratchgen.kernels`` (Numba kernels, each with a NumPy twin); these
+ops validate their arguments, call the kernels for the forward pass, and right below it state
+the derivative and call the kernels for the backward pass. Affine parts of the normalizations,
+``linear``, ``dropout`` and ``embedding`` are composed from the primitive ops of ``ops.py``.
+
+Signatures follow ``torch.nn.functional``.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import kernels
+from . import ops
+from .random import default_generator
+from .tensor import OPS, Tensor, as_tensor, register_op
+
+
+# ------------------------------------------------------------------------- argument checks
+def as_pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints as a pair, each at least ``minimum``; else a ValueError naming ``op``."""
+    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_images(op: str, x: Tensor) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected images of shape (N, C, H, W), got shape {x.shape}")
+
+
+def _check_conv_weight(op: str, x: Tensor, weight: Tensor, bias, groups: int, transposed: bool) -> int:
+    """Validate shapes and return the number of output channels."""
+    _check_images(op, x)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must have 4 dimensions, got shape {weight.shape}")
+    if not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if transposed:
+        in_channels, out_channels = weight.shape[0], weight.shape[1] * groups
+    else:
+        in_channels, out_channels = weight.shape[1] * groups, weight.shape[0]
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{op}: weight of shape {weight.shape} with groups={groups} expects input "
+                         f"(N, {in_channels}, H, W), got {x.shape}")
+    if (in_channels % groups) or (out_channels % groups):
+        raise ValueError(f"{op}: channels ({in_channels} in, {out_channels} out) must be divisible by groups={groups}")
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
+    return out_channels
+
+
+def _with_bias(inputs: tuple, bias) -> tuple:
+    return inputs if bias is None else (*inputs, as_tensor(bias))
+
+
+# ------------------------------------------------------------------------- dense
+@register_op
+def linear(x, weight, bias=None) -> Tensor:
+    """x @ weight^T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: weight of shape {weight.shape} expects input (..., {weight.shape[-1]}), got {x.shape}")
+    y = ops.matmul(x, ops.transpose(weight))
+    return y if bias is None else y + bias
+
+
+# ------------------------------------------------------------------------- convolution
+@register_op
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """Cross-correlation of images x (N, Cin, H, W) with weight (Cout, Cin/groups, KH, KW)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    _check_conv_weight("conv2d", x, weight, bias, groups, transposed=False)
+    stride = as_pair(stride, "stride", "conv2d", 1)
+    padding = as_pair(padding, "padding", "conv2d", 0)
+    dilation = as_pair(dilation, "dilation", "conv2d", 1)
+    y = kernels.conv2d_forward(x.data, weight.data, None if bias is None else bias.data,
+                               stride, padding, dilation, groups)
+
+    def backward(g):
+        # y = W * cols(x) + b, so dL/dW = G cols(x)^T, dL/dx = col2im(W^T G), dL/db = sum of G
+        dx, dw, db = kernels.conv2d_backward(g, x.data, weight.data, stride, padding, dilation, groups)
+        return dx, dw, db
+
+    return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv2d")
+
+
+@register_op
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """The transpose (adjoint) of conv2d with the same weight: x (N, Cin, H, W), weight (Cin, Cout/groups, KH, KW)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    _check_conv_weight("conv_transpose2d", x, weight, bias, groups, transposed=True)
+    stride = as_pair(stride, "stride", "conv_transpose2d", 1)
+    padding = as_pair(padding, "padding", "conv_transpose2d", 0)
+    dilation = as_pair(dilation, "dilation", "conv_transpose2d", 1)
+    output_padding = as_pair(output_padding, "output_padding", "conv_transpose2d", 0)
+    y = kernels.conv_transpose2d_forward(x.data, weight.data, None if bias is None else bias.data,
+                                         stride, padding, output_padding, dilation, groups)
+
+    def backward(g):
+        # y = conv2d^T(x), so dL/dx = conv2d(G) with the same weight; dL/dW swaps the roles of x and G
+        dx, dw, db = kernels.conv_transpose2d_backward(g, x.data, weight.data, stride, padding,
+                                                       output_padding, dilation, groups)
+        return dx, dw, db
+
+    return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv_transpose2d")
+
+
+def mask_for_masked_conv(kernel_size, in_channels: int, out_channels: int, mask_type: str) -> np.ndarray:
+    """PixelCNN's mask for a weight (out_channels, in_channels, KH, KW).
+
+    Output pixel i may only see input pixels before i in raster order: rows above the centre,
+    and the pixels left of the centre in the centre row. Type "A" (first layer) also hides the
+    centre pixel itself, so a pixel never sees its own value; type "B" (later layers) lets it see
+    the centre, which there holds features of pixels before it.
+    """
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    kh, kw = as_pair(kernel_size, "kernel_size", "masked_conv2d", 1)
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"masked_conv2d: kernel_size must be odd so the kernel has a centre, got {(kh, kw)}")
+    mask = np.zeros((out_channels, in_channels, kh, kw), dtype=np.float32)
+    mask[:, :, : kh // 2, :] = 1
+    mask[:, :, kh // 2, : kw // 2 + (mask_type == "B")] = 1
+    return mask
+
+
+@register_op
+def masked_conv2d(x, weight, bias=None, mask_type: str = "B", stride=1, padding=0, dilation=1) -> Tensor:
+    """conv2d with PixelCNN's causal mask applied to the weight (see ``mask_for_masked_conv``)."""
+    weight = as_tensor(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"masked_conv2d: weight must have 4 dimensions, got shape {weight.shape}")
+    mask = mask_for_masked_conv(weight.shape[2:], weight.shape[1], weight.shape[0], mask_type)
+    return conv2d(x, weight * mask, bias, stride=stride, padding=padding, dilation=dilation)
+
+
+# ------------------------------------------------------------------------- pooling and resampling
+def _pool_arguments(op, x, kernel_size, stride, padding):
+    _check_images(op, x)
+    kernel_size = as_pair(kernel_size, "kernel_size", op, 1)
+    stride = kernel_size if stride is None else as_pair(stride, "stride", op, 1)
+    padding = as_pair(padding, "padding", op, 0)
+    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
+    return kernel_size, stride, padding
+
+
+@register_op
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    x = as_tensor(x)
+    kernel_size, stride, padding = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
+    y, argmax = kernels.max_pool2d_forward(x.data, kernel_size, stride, padding)
+
+    def backward(g):
+        return (kernels.max_pool2d_backward(g, argmax, x.shape),)  # d max/dx = 1 at each window's maximum
+
+    return Tensor.from_op(y, (x,), backward, "max_pool2d")
+
+
+@register_op
+def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """Window means; padding counts as zeros in the mean (PyTorch's count_include_pad=True)."""
+    x = as_tensor(x)
+    kernel_size, stride, padding = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding)
+    y = kernels.avg_pool2d_forward(x.data, kernel_size, stride, padding)
+
+    def backward(g):
+        # each input pixel gets 1/(KH*KW) of the gradient of every window containing it
+        return (kernels.avg_pool2d_backward(g, x.shape, kernel_size, stride, padding),)
+
+    return Tensor.from_op(y, (x,), backward, "avg_pool2d")
+
+
+@register_op
+def upsample_nearest2d(x, scale_factor: int = 2) -> Tensor:
+    """Repeat every pixel ``scale_factor`` times along height and width."""
+    x = as_tensor(x)
+    _check_images("upsample_nearest2d", x)
+    s = as_pair(scale_factor, "scale_factor", "upsample_nearest2d", 1)
+    y = np.repeat(np.repeat(x.data, s[0], axis=2), s[1], axis=3)
+    n, c, h, w = x.shape
+
+    def backward(g):
+        return (g.reshape(n, c, h, s[0], w, s[1]).sum(axis=(3, 5)),)  # each copy sends its gradient home
+
+    return Tensor.from_op(y, (x,), backward, "upsample_nearest2d")
+
+
+@register_op
+def upsample_bilinear2d(x, size, align_corners: bool = False) -> Tensor:
+    """Bilinear resampling to ``size`` = (height, width), with PyTorch's coordinate conventions."""
+    x = as_tensor(x)
+    _check_images("upsample_bilinear2d", x)
+    size = as_pair(size, "size", "upsample_bilinear2d", 1)
+    y = kernels.upsample_bilinear2d_forward(x.data, size, align_corners)
+
+    def backward(g):
+        # y is linear in x (fixed interpolation weights): dL/dx applies the transposed weights
+        return (kernels.upsample_bilinear2d_backward(g, x.shape, align_corners),)
+
+    return Tensor.from_op(y, (x,), backward, "upsample_bilinear2d")
+
+
+def interpolate(x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """Resize images like ``torch.nn.functional.interpolate`` (modes "nearest" and "bilinear")."""
+    x = as_tensor(x)
+    _check_images("interpolate", x)
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if mode == "nearest":
+        if align_corners is not None:
+            raise ValueError("interpolate: align_corners only applies to mode='bilinear'")
+        if size is not None:
+            size = as_pair(size, "size", "interpolate", 1)
+            if size[0] % x.shape[2] or size[1] % x.shape[3]:
+                raise ValueError(f"interpolate: nearest mode needs a size that is a multiple of {x.shape[2:]}, got {size}")
+            scale_factor = (size[0] // x.shape[2], size[1] // x.shape[3])
+        return upsample_nearest2d(x, scale_factor)
+    if mode == "bilinear":
+        if size is None:
+            factor = as_pair(scale_factor, "scale_factor", "interpolate", 1)
+            size = (x.shape[2] * factor[0], x.shape[3] * factor[1])
+        return upsample_bilinear2d(x, size, align_corners=bool(align_corners))
+    raise ValueError(f"interpolate: mode must be 'nearest' or 'bilinear', got {mode!r}")
+
+
+# ------------------------------------------------------------------------- normalization
+def _standardize(x: Tensor, shape3: tuple, eps: float, mean=None, var=None):
+    """(x - mean) / sqrt(var + eps) for x viewed as (A, B, M), per b over axes 0 and 2.
+
+    Uses the batch statistics when ``mean``/``var`` are not given; returns (xhat, mean, var).
+    """
+    x3 = x.data.reshape(shape3)
+    batch_statistics = mean is None
+    if batch_statistics:
+        mean, var = kernels.moments(x3)
+    rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    xhat3 = kernels.normalize_forward(x3, mean.astype(x.dtype), rstd)
+
+    def backward(g):
+        g3 = g.reshape(shape3)
+        if batch_statistics:
+            # mean and var depend on x: dx = rstd (g - mean(g) - xhat mean(g xhat))
+            dx = kernels.normalize_backward(g3, xhat3, rstd)
+        else:
+            dx = g3 * rstd[None, :, None]  # fixed statistics: d xhat/dx = rstd
+        return (dx.reshape(x.shape),)
+
+    return Tensor.from_op(xhat3.reshape(x.shape), (x,), backward, "standardize"), mean, var
+
+
+def _affine(xhat: Tensor, weight, bias, shape) -> Tensor:
+    """xhat * weight + bias with the per-feature parameters reshaped to broadcast."""
+    y = xhat if weight is None else xhat * ops.reshape(as_tensor(weight), shape)
+    return y if bias is None else y + ops.reshape(as_tensor(bias), shape)
+
+
+def _check_param_shape(op: str, name: str, value, shape: tuple) -> None:
+    if value is not None and tuple(value.shape) != shape:
+        raise ValueError(f"{op}: {name} must have shape {shape}, got {tuple(value.shape)}")
+
+
+@register_op
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize each channel of x (N, C) or (N, C, ...) over the batch and spatial axes.
+
+    Training uses the batch's statistics and, if running arrays are given, updates them in place:
+    running = (1 - momentum) running + momentum batch (the running variance is the unbiased
+    one, as in PyTorch). Evaluation uses the running statistics.
+    """
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {x.shape}")
+    channels = x.shape[1]
+    for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                        ("bias", bias)):
+        _check_param_shape("batch_norm", name, value, (channels,))
+    shape3 = (x.shape[0], channels, int(np.prod(x.shape[2:], dtype=int)))
+    if training:
+        count = shape3[0] * shape3[2]
+        if count < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
+        xhat, mean, var = _standardize(x, shape3, eps)
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+        if running_var is not None:
+            running_var *= 1 - momentum
+            running_var += momentum * var * count / (count - 1)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+        xhat, _, _ = _standardize(x, shape3, eps, mean=np.asarray(running_mean), var=np.asarray(running_var))
+    return _affine(xhat, weight, bias, (1, channels) + (1,) * (x.ndim - 2))
+
+
+@register_op
+def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalize each group of channels of each sample (over the group's channels and pixels)."""
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: expected input (N, C, ...), got shape {x.shape}")
+    n, channels = x.shape[:2]
+    if num_groups < 1 or channels % num_groups:
+        raise ValueError(f"group_norm: {channels} channels cannot be split into {num_groups} groups")
+    _check_param_shape("group_norm", "weight", weight, (channels,))
+    _check_param_shape("group_norm", "bias", bias, (channels,))
+    xhat, _, _ = _standardize(x, (1, n * num_groups, x.size // (n * num_groups)), eps)
+    return _affine(xhat, weight, bias, (1, channels) + (1,) * (x.ndim - 2))
+
+
+@register_op
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the trailing ``normalized_shape`` axes of each sample."""
+    x = as_tensor(x)
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(normalized_shape):] != normalized_shape or len(normalized_shape) > x.ndim:
+        raise ValueError(f"layer_norm: expected input (..., {', '.join(map(str, normalized_shape))}), got {x.shape}")
+    _check_param_shape("layer_norm", "weight", weight, normalized_shape)
+    _check_param_shape("layer_norm", "bias", bias, normalized_shape)
+    features = int(np.prod(normalized_shape, dtype=int))
+    xhat, _, _ = _standardize(x, (1, x.size // features, features), eps)
+    return _affine(xhat, weight, bias, normalized_shape)
+
+
+# ------------------------------------------------------------------------- dropout and embedding
+@register_op
+def dropout(x, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
+    """Zero each value with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    x = as_tensor(x)
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    keep = (generator or default_generator()).random(x.shape) >= p
+    return x * (keep / (1 - p)).astype(x.dtype)
+
+
+@register_op
+def embedding(indices, weight) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` of any shape."""
+    weight = as_tensor(weight)
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {indices.dtype}")
+    if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
+        raise ValueError(f"embedding: indices must lie in [0, {weight.shape[0]}), got values from "
+                         f"{indices.min()} to {indices.max()}")
+    return weight[indices]
+
+
+__all__ = sorted(name for name, fn in OPS.items() if fn.__module__ == __name__) + [
+    "as_pair", "interpolate", "mask_for_masked_conv"]

@@ -1,0 +1,380 @@
+"""2-D convolution and transposed convolution on (N, C, H, W) images.
+
+``im2col`` unfolds an image into a column matrix of shape (C*KH*KW, N*OH*OW):
+row ``c*KH*KW + i*KW + j`` holds kernel tap (i, j) of channel c, column
+``n*OH*OW + oh*OW + ow`` one output position, and taps that land in the
+padding read zero.  Because channels lead, a grouped convolution is a single
+batched GEMM over the groups::
+
+    y = w.reshape(G, Cout/G, Cin/G*KH*KW) @ cols.reshape(G, Cin/G*KH*KW, N*OH*OW)
+
+``col2im`` is the adjoint of ``im2col`` (overlapping taps add up).
+
+Weights are (Cout, Cin/G, KH, KW) for conv2d and, as in PyTorch,
+(Cin, Cout/G, KH, KW) for conv_transpose2d, which is exactly the weight of the
+conv2d it transposes.  Every layer here reduces to three products of a
+convolution -- output, input gradient, weight gradient -- evaluated on a
+"grid" of output positions (OH, OW): a transposed convolution's forward is the
+input gradient of that conv2d, its input gradient is that conv2d's output
+(evaluated on the transposed conv's input grid, which output_padding may make
+smaller than the conv's natural output), and its weight gradient is the conv2d
+weight gradient with the roles of image and output gradient swapped.
+
+Each public function ``name`` (im2col/col2im in Numba, products by BLAS) has a
+plain-NumPy twin ``name_numpy`` that loops over kernel taps and contracts
+strided slices of the padded image with einsum.
+"""
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ._numba import in_bounds_positions, kernel_array, njit, prange
+
+
+class _Window(NamedTuple):
+    """Geometry of a sliding window; each field is a (height, width) pair."""
+
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Number of window positions along one axis (PyTorch's floor formula)."""
+    extent = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - extent) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"convolution output size would be {out}: input size {size} plus "
+            f"padding 2*{padding} is smaller than the dilated kernel extent {extent}"
+        )
+    return out
+
+
+def conv_transpose_output_size(size, kernel, stride, padding, output_padding, dilation):
+    """Output length of a transposed convolution along one axis."""
+    if not 0 <= output_padding < max(stride, dilation):
+        raise ValueError(
+            f"output_padding {output_padding} must be smaller than stride "
+            f"{stride} or dilation {dilation}"
+        )
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(
+            f"transposed convolution output size would be {out} for input size "
+            f"{size}: padding {padding} is too large"
+        )
+    return out
+
+
+def _conv_grid(image_hw, window):
+    """(OH, OW): the window positions of a convolution over an image of size ``image_hw``."""
+    return tuple(
+        conv_output_size(size, *params)
+        for size, *params in zip(image_hw, window.kernel_size, window.stride, window.padding, window.dilation)
+    )
+
+
+def _transposed_conv_image_hw(x_hw, window, output_padding):
+    """(H, W) of a transposed convolution's output, i.e. of the image of the conv it transposes."""
+    return tuple(
+        conv_transpose_output_size(size, kernel, stride, padding, extra, dilation)
+        for size, kernel, stride, padding, extra, dilation in zip(
+            x_hw, window.kernel_size, window.stride, window.padding, output_padding, window.dilation
+        )
+    )
+
+
+# ---------------------------------------------------------------- fast path
+
+
+@njit(parallel=True, cache=True)
+def _unfold_kernel(image, cols, kernel_size, stride, padding, dilation, grid, fold):
+    """Copy taps of ``image`` into ``cols`` or, if ``fold``, add ``cols`` back into ``image``.
+
+    One loop nest for both directions keeps im2col and col2im exact adjoints.
+    """
+    n_images, channels, height, width = image.shape
+    kernel_h, kernel_w = kernel_size
+    grid_h, grid_w = grid
+    # One task per (channel, image) plane: folding writes only its own plane, so
+    # tasks never race, and there are plenty even for one-channel images.
+    # Channel-major order lets a thread write each cols row in one sweep.
+    for plane in prange(channels * n_images):
+        c = plane // n_images
+        n = plane % n_images
+        for i in range(kernel_h):
+            h_offset = i * dilation[0] - padding[0]
+            oh_lo, oh_hi = in_bounds_positions(h_offset, stride[0], height, grid_h)
+            for j in range(kernel_w):
+                w_offset = j * dilation[1] - padding[1]
+                ow_lo, ow_hi = in_bounds_positions(w_offset, stride[1], width, grid_w)
+                row = cols[(c * kernel_h + i) * kernel_w + j]
+                for oh in range(oh_lo, oh_hi):
+                    line = image[n, c, oh * stride[0] + h_offset]
+                    row_start = (n * grid_h + oh) * grid_w
+                    # Unsigned indices spare Numba's negative-index wraparound
+                    # checks, which made this copy loop ~3x slower.
+                    for ow in range(ow_lo, ow_hi):
+                        at_row = np.uint64(row_start + ow)
+                        at_line = np.uint64(ow * stride[1] + w_offset)
+                        if fold:
+                            line[at_line] += row[at_row]
+                        else:
+                            row[at_row] = line[at_line]
+
+
+def _im2col(x, window, grid):
+    n_images, channels = x.shape[:2]
+    kernel_h, kernel_w = window.kernel_size
+    # Zero-filled, since the kernel skips taps that land in the padding.
+    cols = np.zeros((channels * kernel_h * kernel_w, n_images * grid[0] * grid[1]), dtype=x.dtype)
+    _unfold_kernel(kernel_array(x), cols, *window, tuple(grid), False)
+    return cols
+
+
+def _col2im(cols, x_shape, window, grid):
+    image = np.zeros(x_shape, dtype=cols.dtype)
+    _unfold_kernel(image, kernel_array(cols), *window, tuple(grid), True)
+    return image
+
+
+def im2col(x, kernel_size, stride, padding, dilation):
+    """Unfold ``x`` (N, C, H, W) into columns (C*KH*KW, N*OH*OW); see the module docstring."""
+    window = _Window(kernel_size, stride, padding, dilation)
+    return _im2col(x, window, _conv_grid(x.shape[2:], window))
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    """Adjoint of im2col: sum every column entry back into its tap of a zero image of ``x_shape``."""
+    window = _Window(kernel_size, stride, padding, dilation)
+    return _col2im(cols, x_shape, window, _conv_grid(x_shape[2:], window))
+
+
+def _by_group(matrix, groups):
+    """(rows, k) -> (groups, rows/groups, k): consecutive row blocks belong to consecutive groups."""
+    return matrix.reshape(groups, matrix.shape[0] // groups, -1)
+
+
+def _channels_first(images):
+    """(N, C, H, W) -> (C, N*H*W), the column layout of im2col."""
+    return images.transpose(1, 0, 2, 3).reshape(images.shape[1], -1)
+
+
+def _images_first(channel_rows, n_images, grid):
+    """(C, N*OH*OW) -> contiguous (N, C, OH, OW)."""
+    images = channel_rows.reshape(channel_rows.shape[0], n_images, *grid)
+    return np.ascontiguousarray(images.transpose(1, 0, 2, 3))
+
+
+def _gemm_conv(x, w, groups, window, grid):
+    cols = _im2col(x, window, grid)
+    y = _by_group(w.reshape(w.shape[0], -1), groups) @ _by_group(cols, groups)
+    return _images_first(y.reshape(w.shape[0], -1), x.shape[0], grid)
+
+
+def _gemm_input_grad(grad_y, w, groups, window, x_shape):
+    w_t = _by_group(w.reshape(w.shape[0], -1), groups).transpose(0, 2, 1)
+    dcols = w_t @ _by_group(_channels_first(grad_y), groups)
+    return _col2im(dcols.reshape(-1, dcols.shape[2]), x_shape, window, grad_y.shape[2:])
+
+
+def _gemm_weight_grad(grad_y, x, groups, window, w_shape):
+    cols = _im2col(x, window, grad_y.shape[2:])
+    dw = _by_group(_channels_first(grad_y), groups) @ _by_group(cols, groups).transpose(0, 2, 1)
+    return dw.reshape(w_shape)
+
+
+# ---------------------------------------------------------------- NumPy twins
+
+
+def _pad(x, padding, value=0.0):
+    pad_h, pad_w = padding
+    return np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)), constant_values=value)
+
+
+def _tap_view(padded, i, j, stride, dilation, grid):
+    """View of ``padded`` holding kernel tap (i, j) at every grid position, shape (N, C, *grid)."""
+    rows, cols = (
+        slice(tap * step, tap * step + stride_ * (n - 1) + 1, stride_)
+        for tap, step, stride_, n in zip((i, j), dilation, stride, grid)
+    )
+    return padded[:, :, rows, cols]
+
+
+def _by_group_nchw(images, groups):
+    """(N, C, H, W) -> (N, groups, C/groups, H, W)."""
+    return images.reshape(images.shape[0], groups, -1, *images.shape[2:])
+
+
+def _im2col_numpy(x, window, grid):
+    n_images, channels = x.shape[:2]
+    padded = _pad(x, window.padding)
+    cols = np.empty((channels, *window.kernel_size, n_images, *grid), dtype=x.dtype)
+    for i, j in np.ndindex(*window.kernel_size):
+        taps = _tap_view(padded, i, j, window.stride, window.dilation, grid)
+        cols[:, i, j] = taps.transpose(1, 0, 2, 3)
+    return cols.reshape(-1, n_images * grid[0] * grid[1])
+
+
+def _sum_into_taps(x_shape, window, grid, dtype, tap_values):
+    """A zero image of ``x_shape`` into which every kernel tap (i, j) adds ``tap_values(i, j)``.
+
+    ``tap_values(i, j)`` has shape (N, C, *grid): one value per grid position,
+    added to the pixel that tap (i, j) reads there.
+    """
+    n_images, channels, height, width = x_shape
+    pad_h, pad_w = window.padding
+    padded = np.zeros((n_images, channels, height + 2 * pad_h, width + 2 * pad_w), dtype=dtype)
+    for i, j in np.ndindex(*window.kernel_size):
+        taps = _tap_view(padded, i, j, window.stride, window.dilation, grid)
+        taps += tap_values(i, j)
+    return padded[:, :, pad_h:pad_h + height, pad_w:pad_w + width]
+
+
+def _col2im_numpy(cols, x_shape, window, grid):
+    taps_by_offset = cols.reshape(x_shape[1], *window.kernel_size, x_shape[0], *grid)
+    return _sum_into_taps(
+        x_shape, window, grid, cols.dtype, lambda i, j: taps_by_offset[:, i, j].transpose(1, 0, 2, 3)
+    )
+
+
+def im2col_numpy(x, kernel_size, stride, padding, dilation):
+    """Plain-NumPy twin of im2col."""
+    window = _Window(kernel_size, stride, padding, dilation)
+    return _im2col_numpy(x, window, _conv_grid(x.shape[2:], window))
+
+
+def col2im_numpy(cols, x_shape, kernel_size, stride, padding, dilation):
+    """Plain-NumPy twin of col2im."""
+    window = _Window(kernel_size, stride, padding, dilation)
+    return _col2im_numpy(cols, x_shape, window, _conv_grid(x_shape[2:], window))
+
+
+def _naive_conv(x, w, groups, window, grid):
+    padded = _pad(x, window.padding)
+    w_by_group = w.reshape(groups, -1, *w.shape[1:])
+    y = np.zeros((x.shape[0], groups, w_by_group.shape[1], *grid), dtype=np.result_type(x, w))
+    for i, j in np.ndindex(*window.kernel_size):
+        taps = _by_group_nchw(_tap_view(padded, i, j, window.stride, window.dilation, grid), groups)
+        y += np.einsum("ngchw,goc->ngohw", taps, w_by_group[..., i, j])
+    return y.reshape(x.shape[0], -1, *grid)
+
+
+def _naive_input_grad(grad_y, w, groups, window, x_shape):
+    grad_by_group = _by_group_nchw(grad_y, groups)
+    w_by_group = w.reshape(groups, -1, *w.shape[1:])
+
+    def tap_values(i, j):
+        dx_by_group = np.einsum("ngohw,goc->ngchw", grad_by_group, w_by_group[..., i, j])
+        return dx_by_group.reshape(x_shape[0], x_shape[1], *grad_y.shape[2:])
+
+    return _sum_into_taps(x_shape, window, grad_y.shape[2:], np.result_type(grad_y, w), tap_values)
+
+
+def _naive_weight_grad(grad_y, x, groups, window, w_shape):
+    padded = _pad(x, window.padding)
+    grad_by_group = _by_group_nchw(grad_y, groups)
+    dw = np.empty((groups, w_shape[0] // groups, *w_shape[1:]), dtype=np.result_type(grad_y, x))
+    for i, j in np.ndindex(*window.kernel_size):
+        taps = _tap_view(padded, i, j, window.stride, window.dilation, grad_y.shape[2:])
+        dw[..., i, j] = np.einsum("ngohw,ngchw->goc", grad_by_group, _by_group_nchw(taps, groups))
+    return dw.reshape(w_shape)
+
+
+# ------------------------------------------------- layers, shared by both paths
+
+
+class _ConvProducts(NamedTuple):
+    """The three products every layer below is assembled from."""
+
+    conv: Callable  # (x, w, groups, window, grid) -> y
+    input_grad: Callable  # (grad_y, w, groups, window, x_shape) -> dx
+    weight_grad: Callable  # (grad_y, x, groups, window, w_shape) -> dw
+
+
+_GEMM = _ConvProducts(_gemm_conv, _gemm_input_grad, _gemm_weight_grad)
+_NAIVE = _ConvProducts(_naive_conv, _naive_input_grad, _naive_weight_grad)
+
+
+def _add_bias(y, b):
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def _bias_grad(grad_y):
+    return grad_y.sum(axis=(0, 2, 3))
+
+
+def _conv2d_forward(products, x, w, b, stride, padding, dilation, groups):
+    window = _Window(w.shape[2:], stride, padding, dilation)
+    return _add_bias(products.conv(x, w, groups, window, _conv_grid(x.shape[2:], window)), b)
+
+
+def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups):
+    window = _Window(w.shape[2:], stride, padding, dilation)
+    dx = products.input_grad(grad_y, w, groups, window, x.shape)
+    dw = products.weight_grad(grad_y, x, groups, window, w.shape)
+    return dx, dw, _bias_grad(grad_y)
+
+
+def _conv_transpose2d_forward(products, x, w, b, stride, padding, output_padding, dilation, groups):
+    window = _Window(w.shape[2:], stride, padding, dilation)
+    y_hw = _transposed_conv_image_hw(x.shape[2:], window, output_padding)
+    y_shape = (x.shape[0], w.shape[1] * groups, *y_hw)
+    return _add_bias(products.input_grad(x, w, groups, window, y_shape), b)
+
+
+def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_padding, dilation, groups):
+    window = _Window(w.shape[2:], stride, padding, dilation)
+    expected_hw = _transposed_conv_image_hw(x.shape[2:], window, output_padding)
+    if grad_y.shape[2:] != expected_hw:
+        raise ValueError(f"grad_y has spatial shape {grad_y.shape[2:]}, the forward output had {expected_hw}")
+    dx = products.conv(grad_y, w, groups, window, x.shape[2:])
+    dw = products.weight_grad(x, grad_y, groups, window, w.shape)
+    return dx, dw, _bias_grad(grad_y)
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, groups):
+    """Grouped 2-D cross-correlation of x (N, Cin, H, W) with w (Cout, Cin/G, KH, KW); b (Cout,) or None."""
+    return _conv2d_forward(_GEMM, x, w, b, stride, padding, dilation, groups)
+
+
+def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups):
+    """Gradients (dx, dw, db) of conv2d_forward given grad_y (N, Cout, OH, OW)."""
+    return _conv2d_backward(_GEMM, grad_y, x, w, stride, padding, dilation, groups)
+
+
+def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):
+    """Transposed convolution of x (N, Cin, H, W) with w (Cin, Cout/G, KH, KW); b (Cout,) or None.
+
+    Output size per axis: (H-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1.
+    """
+    return _conv_transpose2d_forward(_GEMM, x, w, b, stride, padding, output_padding, dilation, groups)
+
+
+def conv_transpose2d_backward(grad_y, x, w, stride, padding, output_padding, dilation, groups):
+    """Gradients (dx, dw, db) of conv_transpose2d_forward given grad_y."""
+    return _conv_transpose2d_backward(_GEMM, grad_y, x, w, stride, padding, output_padding, dilation, groups)
+
+
+def conv2d_forward_numpy(x, w, b, stride, padding, dilation, groups):
+    """Plain-NumPy twin of conv2d_forward."""
+    return _conv2d_forward(_NAIVE, x, w, b, stride, padding, dilation, groups)
+
+
+def conv2d_backward_numpy(grad_y, x, w, stride, padding, dilation, groups):
+    """Plain-NumPy twin of conv2d_backward."""
+    return _conv2d_backward(_NAIVE, grad_y, x, w, stride, padding, dilation, groups)
+
+
+def conv_transpose2d_forward_numpy(x, w, b, stride, padding, output_padding, dilation, groups):
+    """Plain-NumPy twin of conv_transpose2d_forward."""
+    return _conv_transpose2d_forward(_NAIVE, x, w, b, stride, padding, output_padding, dilation, groups)
+
+
+def conv_transpose2d_backward_numpy(grad_y, x, w, stride, padding, output_padding, dilation, groups):
+    """Plain-NumPy twin of conv_transpose2d_backward."""
+    return _conv_transpose2d_backward(_NAIVE, grad_y, x, w, stride, padding, output_padding, dilation, groups)

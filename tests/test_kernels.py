@@ -1,0 +1,494 @@
+"""Tests for scratchgen.kernels.
+
+Every fast path is held to its plain-NumPy twin on hypothesis-drawn shapes,
+dtypes and memory layouts; the twins themselves are pinned down by small
+hand-computed cases and by adjoint identities between forward and backward.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import scratchgen.kernels as K
+
+DTYPES = st.sampled_from([np.float32, np.float64])
+LAYOUTS = st.sampled_from(["contiguous", "fortran", "strided"])
+
+
+def pairs(lo, hi):
+    return st.tuples(st.integers(lo, hi), st.integers(lo, hi))
+
+
+def values(dtype, shape, unique=False):
+    """Arrays with every element drawn (no constant fill), exactly representable in float32."""
+    elements = st.floats(-1, 1, width=32, allow_subnormal=False)
+    return hnp.arrays(dtype, shape, elements=elements, fill=st.nothing(), unique=unique)
+
+
+def relayout(a, layout):
+    """The same values in a layout that is not C-contiguous (unless ``layout`` is "contiguous")."""
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    if layout == "strided":
+        wide = np.zeros((*a.shape[:-1], 2 * a.shape[-1]), dtype=a.dtype)
+        wide[..., ::2] = a
+        return wide[..., ::2]
+    return a
+
+
+def assert_twin_close(fast, twin):
+    """Fast result equals the twin's within the dtype's rounding and keeps the dtype."""
+    fast, twin = np.asarray(fast), np.asarray(twin)
+    assert fast.dtype == twin.dtype
+    assert fast.shape == twin.shape
+    tol = dict(rtol=1e-4, atol=1e-5) if fast.dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast, twin, **tol)
+
+
+def fast_and_twin(argnames, *names):
+    """Parametrize a test to run on the fast functions ``names`` and then on their NumPy twins."""
+    versions = [[getattr(K, name + suffix) for name in names] for suffix in ("", "_numpy")]
+    argvalues = [tuple(functions) if len(names) > 1 else functions[0] for functions in versions]
+    return pytest.mark.parametrize(argnames, argvalues, ids=["fast", "numpy"])
+
+
+def inner(a, b):
+    return float(np.vdot(a, b))
+
+
+# ------------------------------------------------------------------ conv
+
+
+@st.composite
+def conv_cases(draw, transposed=False):
+    """Geometry, dtype and arrays for a (transposed) convolution; x and w come in random layouts."""
+    dtype = draw(DTYPES)
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel, stride = draw(pairs(1, 3)), draw(pairs(1, 3))
+    dilation, padding = draw(pairs(1, 2)), draw(pairs(0, 2))
+    case = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if transposed:
+        output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        # Smallest input whose transposed-conv output is non-empty.
+        smallest = [
+            1 + max(0, -(-(2 * p - d * (k - 1) - op) // s))
+            for k, s, p, d, op in zip(kernel, stride, padding, dilation, output_padding)
+        ]
+        case["output_padding"] = output_padding
+        w_shape = (c_in, c_out // groups, *kernel)
+    else:
+        smallest = [max(1, d * (k - 1) + 1 - 2 * p) for k, p, d in zip(kernel, padding, dilation)]
+        w_shape = (c_out, c_in // groups, *kernel)
+    hw = tuple(draw(st.integers(lo, lo + 4)) for lo in smallest)
+    x = draw(values(dtype, (draw(st.integers(1, 2)), c_in, *hw)))
+    case["x"] = relayout(x, draw(LAYOUTS))
+    case["w"] = relayout(draw(values(dtype, w_shape)), draw(LAYOUTS))
+    case["b"] = draw(st.none() | values(dtype, (c_out,)))
+    return case
+
+
+def conv_geometry(case):
+    """The geometry arguments of a conv_cases case, in signature order after the arrays."""
+    names = ["stride", "padding", "output_padding", "dilation", "groups"]
+    return [case[name] for name in names if name in case]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((32, 3, 1, 1, 1), 32),
+        ((32, 3, 2, 1, 1), 16),
+        ((7, 3, 1, 0, 2), 3),
+        ((5, 2, 3, 0, 1), 2),
+        ((1, 3, 1, 1, 1), 1),
+    ],
+)
+def test_conv_output_size(args, expected):
+    assert K.conv_output_size(*args) == expected
+
+
+def test_conv_output_size_rejects_empty_output():
+    with pytest.raises(ValueError, match="output size"):
+        K.conv_output_size(2, 3, 1, 0, 1)
+
+
+def test_conv_transpose_output_size():
+    assert K.conv_transpose_output_size(4, 3, 2, 1, 1, 1) == 8
+    assert K.conv_transpose_output_size(3, 3, 1, 0, 1, 2) == 8
+    with pytest.raises(ValueError, match="output_padding"):
+        K.conv_transpose_output_size(4, 3, 2, 1, 2, 1)
+
+
+@fast_and_twin("im2col", "im2col")
+def test_im2col_hand_computed(im2col):
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    expected = [[1, 2, 4, 5], [2, 3, 5, 6], [4, 5, 7, 8], [5, 6, 8, 9]]
+    np.testing.assert_array_equal(im2col(x, (2, 2), (1, 1), (0, 0), (1, 1)), expected)
+
+    padded_cols = im2col(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), (2, 2), (1, 1), (1, 1), (1, 1))
+    np.testing.assert_array_equal(padded_cols[0], [0, 0, 0, 0, 1, 2, 0, 3, 4])
+    np.testing.assert_array_equal(padded_cols[3], [1, 2, 0, 3, 4, 0, 0, 0, 0])
+
+    # A 1x1 kernel shows the layout: row c, column n*OH*OW + oh*OW + ow.
+    images = np.arange(16.0).reshape(2, 2, 2, 2)  # images[n, c] = 8n + 4c + [[0, 1], [2, 3]]
+    expected = [[0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]]
+    np.testing.assert_array_equal(im2col(images, (1, 1), (1, 1), (0, 0), (1, 1)), expected)
+
+
+@given(conv_cases())
+def test_im2col_matches_twin(case):
+    args = (case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
+    assert_twin_close(K.im2col(case["x"], *args), K.im2col_numpy(case["x"], *args))
+
+
+@given(conv_cases(), LAYOUTS, st.data())
+def test_col2im_matches_twin(case, layout, data):
+    x = case["x"]
+    args = (case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
+    cols = relayout(data.draw(values(x.dtype, K.im2col_numpy(x, *args).shape)), layout)
+    assert_twin_close(K.col2im(cols, x.shape, *args), K.col2im_numpy(cols, x.shape, *args))
+
+
+@fast_and_twin("im2col, col2im", "im2col", "col2im")
+@given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
+def test_col2im_is_adjoint_of_im2col(im2col, col2im, case, seed):
+    x = case["x"].astype(np.float64)
+    args = (case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
+    cols = im2col(x, *args)
+    c = np.random.default_rng(seed).standard_normal(cols.shape)
+    assert np.isclose(inner(cols, c), inner(x, col2im(c, x.shape, *args)), rtol=1e-10, atol=1e-12)
+
+
+@fast_and_twin("forward, backward", "conv2d_forward", "conv2d_backward")
+def test_conv2d_hand_computed(forward, backward):
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    geometry = ((1, 1), (0, 0), (1, 1), 1)
+    # y[0, 0] = 1*1 + 2*2 + 4*3 + 5*4 and so on.
+    np.testing.assert_allclose(forward(x, w, np.array([0.5]), *geometry)[0, 0], [[37.5, 47.5], [67.5, 77.5]])
+
+    dx, dw, db = backward(np.ones((1, 1, 2, 2)), x, w, *geometry)
+    # dx counts every weight that touches the pixel; dw sums every window's pixels per tap.
+    np.testing.assert_allclose(dx[0, 0], [[1, 3, 2], [4, 10, 6], [3, 7, 4]])
+    np.testing.assert_allclose(dw[0, 0], [[12, 16], [24, 28]])
+    np.testing.assert_allclose(db, [4])
+
+
+@fast_and_twin("forward", "conv_transpose2d_forward")
+def test_conv_transpose2d_hand_computed(forward):
+    x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    w = np.array([[[[1.0, -1.0], [2.0, 0.0]]]])
+    # Stride 2: every input pixel stamps its own copy of x[h, w] * w.
+    stamped = forward(x, w, None, (2, 2), (0, 0), (0, 0), (1, 1), 1)
+    np.testing.assert_allclose(stamped[0, 0], [[1, -1, 2, -2], [2, 0, 4, 0], [3, -3, 4, -4], [6, 0, 8, 0]])
+    # Stride 1: the stamps overlap and add up.
+    overlapped = forward(x, w, np.array([1.0]), (1, 1), (0, 0), (0, 0), (1, 1), 1)
+    np.testing.assert_allclose(overlapped[0, 0], np.array([[1, 1, -2], [5, 5, -4], [6, 8, 0]]) + 1)
+    # Dilation 2 spreads the stamp's rows apart; output_padding (< dilation, though
+    # not < stride) appends a row that nothing reaches.
+    dilated = forward(x, w, None, (1, 1), (0, 0), (1, 0), (2, 1), 1)
+    np.testing.assert_allclose(dilated[0, 0], [[1, 1, -2], [3, 1, -4], [2, 4, 0], [6, 8, 0], [0, 0, 0]])
+
+
+@given(conv_cases())
+def test_conv2d_forward_matches_twin(case):
+    args = (case["x"], case["w"], case["b"], *conv_geometry(case))
+    assert_twin_close(K.conv2d_forward(*args), K.conv2d_forward_numpy(*args))
+
+
+@given(conv_cases(), LAYOUTS, st.data())
+def test_conv2d_backward_matches_twin(case, layout, data):
+    y_shape = K.conv2d_forward_numpy(case["x"], case["w"], None, *conv_geometry(case)).shape
+    grad_y = relayout(data.draw(values(case["x"].dtype, y_shape)), layout)
+    args = (grad_y, case["x"], case["w"], *conv_geometry(case))
+    for fast, twin in zip(K.conv2d_backward(*args), K.conv2d_backward_numpy(*args)):
+        assert_twin_close(fast, twin)
+
+
+@given(conv_cases(transposed=True))
+def test_conv_transpose2d_forward_matches_twin(case):
+    args = (case["x"], case["w"], case["b"], *conv_geometry(case))
+    assert_twin_close(K.conv_transpose2d_forward(*args), K.conv_transpose2d_forward_numpy(*args))
+
+
+@given(conv_cases(transposed=True), LAYOUTS, st.data())
+def test_conv_transpose2d_backward_matches_twin(case, layout, data):
+    y_shape = K.conv_transpose2d_forward_numpy(case["x"], case["w"], None, *conv_geometry(case)).shape
+    grad_y = relayout(data.draw(values(case["x"].dtype, y_shape)), layout)
+    args = (grad_y, case["x"], case["w"], *conv_geometry(case))
+    for fast, twin in zip(K.conv_transpose2d_backward(*args), K.conv_transpose2d_backward_numpy(*args)):
+        assert_twin_close(fast, twin)
+
+
+def check_bilinear_gradients(forward, backward, case, seed):
+    """y is bilinear in (x, w), so <y, g> = <x, dx> = <w, dw>; db sums g."""
+    x, w = case["x"].astype(np.float64), case["w"].astype(np.float64)
+    y = forward(x, w, None, *conv_geometry(case))
+    grad_y = np.random.default_rng(seed).standard_normal(y.shape)
+    dx, dw, db = backward(grad_y, x, w, *conv_geometry(case))
+    assert dx.shape == x.shape and dw.shape == w.shape
+    assert np.isclose(inner(y, grad_y), inner(x, dx), rtol=1e-10, atol=1e-12)
+    assert np.isclose(inner(y, grad_y), inner(w, dw), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, grad_y.sum(axis=(0, 2, 3)))
+
+
+@fast_and_twin("forward, backward", "conv2d_forward", "conv2d_backward")
+@given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_backward_is_adjoint_of_forward(forward, backward, case, seed):
+    check_bilinear_gradients(forward, backward, case, seed)
+
+
+@fast_and_twin("forward, backward", "conv_transpose2d_forward", "conv_transpose2d_backward")
+@given(case=conv_cases(transposed=True), seed=st.integers(0, 2**32 - 1))
+def test_conv_transpose2d_backward_is_adjoint_of_forward(forward, backward, case, seed):
+    check_bilinear_gradients(forward, backward, case, seed)
+
+
+# ------------------------------------------------------------------ pool
+
+
+@st.composite
+def pool_cases(draw, unique=False):
+    """(x, kernel_size, stride, padding) with padding at most half the kernel, x in a random layout."""
+    kernel = draw(pairs(1, 3))
+    stride = draw(pairs(1, 3))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    hw = tuple(draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 4)) for k, p in zip(kernel, padding))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *hw)
+    x = draw(values(draw(DTYPES), shape, unique=unique))
+    return relayout(x, draw(LAYOUTS)), kernel, stride, padding
+
+
+@fast_and_twin("forward, backward", "max_pool2d_forward", "max_pool2d_backward")
+def test_max_pool2d_hand_computed(forward, backward):
+    ties = np.array([[[[1.0, 3.0, 3.0], [3.0, 2.0, 0.0], [0.0, 3.0, 1.0]]]])
+    y, argmax = forward(ties, (2, 2), (1, 1), (0, 0))
+    np.testing.assert_array_equal(y[0, 0], [[3, 3], [3, 3]])
+    np.testing.assert_array_equal(argmax[0, 0], [[1, 1], [3, 7]])  # first maximum in raster order
+    assert argmax.dtype == np.int64
+    dx = backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), argmax, ties.shape)
+    np.testing.assert_array_equal(dx[0, 0], [[0, 3, 0], [3, 0, 0], [0, 4, 0]])
+
+    negative = -np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    y, argmax = forward(negative, (2, 2), (2, 2), (1, 1))
+    np.testing.assert_array_equal(y[0, 0], [[-1, -2], [-3, -4]])  # padding never wins: it is -inf
+    np.testing.assert_array_equal(argmax[0, 0], [[0, 1], [2, 3]])
+
+
+@fast_and_twin("forward, backward", "avg_pool2d_forward", "avg_pool2d_backward")
+def test_avg_pool2d_hand_computed(forward, backward):
+    x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    geometry = ((2, 2), (1, 1), (1, 1))
+    # Padding counts in the divisor: the corner window holds only x[0, 0] but divides by 4.
+    expected = [[0.25, 0.75, 0.5], [1.0, 2.5, 1.5], [0.75, 1.75, 1.0]]
+    np.testing.assert_allclose(forward(x, *geometry)[0, 0], expected)
+    grad_y = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    np.testing.assert_allclose(backward(grad_y, x.shape, *geometry)[0, 0], [[3, 4], [6, 7]])
+
+
+def test_pooling_rejects_padding_over_half_the_kernel():
+    with pytest.raises(ValueError, match="padding"):
+        K.max_pool2d_forward(np.zeros((1, 1, 4, 4)), (2, 2), (1, 1), (2, 0))
+
+
+@given(pool_cases(unique=True))
+def test_max_pool2d_forward_matches_twin(case):
+    (y, argmax), (y_twin, argmax_twin) = K.max_pool2d_forward(*case), K.max_pool2d_forward_numpy(*case)
+    assert_twin_close(y, y_twin)
+    assert argmax.dtype == argmax_twin.dtype == np.int64
+    np.testing.assert_array_equal(argmax, argmax_twin)
+
+
+@given(pool_cases(unique=True), LAYOUTS, st.data())
+def test_max_pool2d_backward_matches_twin(case, layout, data):
+    x = case[0]
+    y, argmax = K.max_pool2d_forward_numpy(*case)
+    grad_y = relayout(data.draw(values(x.dtype, y.shape)), layout)
+    dx = K.max_pool2d_backward(grad_y, argmax, x.shape)
+    assert_twin_close(dx, K.max_pool2d_backward_numpy(grad_y, argmax, x.shape))
+    # Given argmax, y is a linear selection from x, so its backward is the adjoint.
+    assert np.isclose(inner(dx, x), inner(grad_y, y), rtol=1e-4)
+
+
+@given(pool_cases())
+def test_avg_pool2d_forward_matches_twin(case):
+    assert_twin_close(K.avg_pool2d_forward(*case), K.avg_pool2d_forward_numpy(*case))
+
+
+@given(pool_cases(), LAYOUTS, st.data())
+def test_avg_pool2d_backward_matches_twin(case, layout, data):
+    x, *geometry = case
+    y_shape = K.avg_pool2d_forward_numpy(*case).shape
+    grad_y = relayout(data.draw(values(x.dtype, y_shape)), layout)
+    dx = K.avg_pool2d_backward(grad_y, x.shape, *geometry)
+    assert_twin_close(dx, K.avg_pool2d_backward_numpy(grad_y, x.shape, *geometry))
+
+
+@fast_and_twin("forward, backward", "avg_pool2d_forward", "avg_pool2d_backward")
+@given(case=pool_cases(), seed=st.integers(0, 2**32 - 1))
+def test_avg_pool2d_backward_is_adjoint_of_forward(forward, backward, case, seed):
+    x, *geometry = case
+    x = x.astype(np.float64)
+    y = forward(x, *geometry)
+    grad_y = np.random.default_rng(seed).standard_normal(y.shape)
+    dx = backward(grad_y, x.shape, *geometry)
+    assert np.isclose(inner(y, grad_y), inner(x, dx), rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------ norm
+
+
+def norm_shapes(min_count=1):
+    """(A, B, M) with at least ``min_count`` elements per normalized set."""
+    shapes = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6))
+    return shapes.filter(lambda shape: shape[0] * shape[2] >= min_count)
+
+
+@st.composite
+def norm_inputs(draw):
+    """x3 in a random layout, with float32 or float64 values."""
+    x3 = draw(values(draw(DTYPES), draw(norm_shapes())))
+    return relayout(x3, draw(LAYOUTS))
+
+
+def rstd_of(var, eps=1e-5):
+    return (1 / np.sqrt(var + eps)).astype(var.dtype)
+
+
+@given(norm_inputs())
+def test_moments_match_twin(x3):
+    for fast, twin in zip(K.moments(x3), K.moments_numpy(x3)):
+        assert fast.shape == (x3.shape[1],)
+        assert_twin_close(fast, twin)
+
+
+@fast_and_twin("moments", "moments")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_moments_accurate_for_large_offset(moments, dtype):
+    # The variance (1e-4) is 1e-12 of mean**2, so E[x^2] - E[x]^2 would lose it.
+    rng = np.random.default_rng(0)
+    x3 = (1e4 + 1e-2 * rng.standard_normal((4, 3, 500))).astype(dtype)
+    exact = x3.astype(np.float64)
+    mean, var = moments(x3)
+    assert mean.dtype == var.dtype == dtype
+    np.testing.assert_allclose(mean, exact.mean(axis=(0, 2)), rtol=1e-7)
+    np.testing.assert_allclose(var, exact.var(axis=(0, 2)), rtol=1e-5)
+
+
+@given(norm_inputs())
+def test_normalize_forward_matches_twin(x3):
+    mean, var = K.moments_numpy(x3)
+    rstd = rstd_of(var)
+    assert_twin_close(K.normalize_forward(x3, mean, rstd), K.normalize_forward_numpy(x3, mean, rstd))
+
+
+@given(norm_inputs(), LAYOUTS, st.data())
+def test_normalize_backward_matches_twin(x3, layout, data):
+    mean, var = K.moments_numpy(x3)
+    rstd = rstd_of(var)
+    xhat3 = K.normalize_forward_numpy(x3, mean, rstd)
+    grad3 = relayout(data.draw(values(x3.dtype, x3.shape)), layout)
+    assert_twin_close(
+        K.normalize_backward(grad3, xhat3, rstd), K.normalize_backward_numpy(grad3, xhat3, rstd)
+    )
+
+
+@fast_and_twin("normalize_backward", "normalize_backward")
+@given(shape=norm_shapes(min_count=2), data=st.data())
+def test_normalize_backward_matches_finite_differences(normalize_backward, shape, data):
+    x3 = data.draw(values(np.float64, shape, unique=True))
+    grad3 = data.draw(values(np.float64, shape))
+    eps = 1e-3
+
+    def loss(x):
+        mean, var = K.moments(x)
+        return inner(grad3, K.normalize_forward(x, mean, rstd_of(var, eps)))
+
+    step = 1e-6
+    numeric = np.empty(shape)
+    for index in np.ndindex(shape):
+        bump = np.zeros(shape)
+        bump[index] = step
+        numeric[index] = (loss(x3 + bump) - loss(x3 - bump)) / (2 * step)
+    mean, var = K.moments(x3)
+    rstd = rstd_of(var, eps)
+    analytic = normalize_backward(grad3, K.normalize_forward(x3, mean, rstd), rstd)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ upsample
+
+
+@st.composite
+def upsample_cases(draw):
+    """(x in a random layout, out_size, align_corners), down- and upsampling."""
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *draw(pairs(1, 5)))
+    x = draw(values(draw(DTYPES), shape))
+    return relayout(x, draw(LAYOUTS)), draw(pairs(1, 9)), draw(st.booleans())
+
+
+@fast_and_twin("forward", "upsample_bilinear2d_forward")
+def test_upsample_bilinear2d_hand_computed(forward):
+    x = np.array([[[[0.0, 3.0], [6.0, 9.0]]]])
+    # align_corners=True: sources 0, 1/3, 2/3, 1 along each axis.
+    corners = [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]]
+    np.testing.assert_allclose(forward(x, (4, 4), True)[0, 0], corners)
+    # align_corners=False: sources -0.25 -> 0, 0.25, 0.75, 1.25 -> clamped to the last pixel.
+    centers = [[0, 0.75, 2.25, 3], [1.5, 2.25, 3.75, 4.5], [4.5, 5.25, 6.75, 7.5], [6, 6.75, 8.25, 9]]
+    np.testing.assert_allclose(forward(x, (4, 4), False)[0, 0], centers)
+
+
+@given(upsample_cases())
+def test_upsample_bilinear2d_forward_matches_twin(case):
+    assert_twin_close(K.upsample_bilinear2d_forward(*case), K.upsample_bilinear2d_forward_numpy(*case))
+
+
+@given(upsample_cases(), LAYOUTS, st.data())
+def test_upsample_bilinear2d_backward_matches_twin(case, layout, data):
+    x, out_size, align_corners = case
+    grad_y = relayout(data.draw(values(x.dtype, (*x.shape[:2], *out_size))), layout)
+    assert_twin_close(
+        K.upsample_bilinear2d_backward(grad_y, x.shape, align_corners),
+        K.upsample_bilinear2d_backward_numpy(grad_y, x.shape, align_corners),
+    )
+
+
+@fast_and_twin("forward, backward", "upsample_bilinear2d_forward", "upsample_bilinear2d_backward")
+@given(case=upsample_cases(), seed=st.integers(0, 2**32 - 1))
+def test_upsample_bilinear2d_backward_is_adjoint_of_forward(forward, backward, case, seed):
+    x, out_size, align_corners = case
+    x = x.astype(np.float64)
+    y = forward(x, out_size, align_corners)
+    grad_y = np.random.default_rng(seed).standard_normal(y.shape)
+    dx = backward(grad_y, x.shape, align_corners)
+    assert np.isclose(inner(y, grad_y), inner(x, dx), rtol=1e-10, atol=1e-12)
+
+
+def read_only(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def test_fast_paths_accept_read_only_inputs():
+    # E.g. gradients the autograd layer gets from np.broadcast_to are read-only.
+    x_shape = (1, 2, 4, 4)
+    window = ((2, 2), (2, 2), (0, 0))
+    cols = read_only(np.ones((8, 9)))
+    assert_twin_close(
+        K.col2im(cols, x_shape, (2, 2), (1, 1), (0, 0), (1, 1)),
+        K.col2im_numpy(cols, x_shape, (2, 2), (1, 1), (0, 0), (1, 1)),
+    )
+    grad_y = read_only(np.arange(8.0).reshape(1, 2, 2, 2))
+    assert_twin_close(
+        K.avg_pool2d_backward(grad_y, x_shape, *window), K.avg_pool2d_backward_numpy(grad_y, x_shape, *window)
+    )
+    argmax = read_only(np.zeros(grad_y.shape, dtype=np.int64))
+    assert_twin_close(
+        K.max_pool2d_backward(grad_y, argmax, x_shape), K.max_pool2d_backward_numpy(grad_y, argmax, x_shape)
+    )
+    assert_twin_close(
+        K.upsample_bilinear2d_backward(grad_y, x_shape, False),
+        K.upsample_bilinear2d_backward_numpy(grad_y, x_shape, False),
+    )
