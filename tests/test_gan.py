@@ -1,0 +1,126 @@
+"""GAN losses against hand-computed values, their stable forms, detaching, and gradient checks."""
+import math
+
+import numpy as np
+import pytest
+
+import scratchgen as sg
+import scratchgen.nn as nn
+from scratchgen.gradcheck import gradcheck, gradcheck_module
+from scratchgen.models.gan import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
+                                   discriminator_loss, generator_loss, interpolate_latents)
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_losses_match_hand_computed_values():
+    real, fake = np.array([2.0, -1.0]), np.array([0.5, -3.0])
+    expected_d = (-(math.log(sigmoid(2.0)) + math.log(sigmoid(-1.0))) / 2
+                  - (math.log(1 - sigmoid(0.5)) + math.log(1 - sigmoid(-3.0))) / 2)
+    assert discriminator_loss(sg.tensor(real, dtype=np.float64), sg.tensor(fake, dtype=np.float64)).item() \
+        == pytest.approx(expected_d, rel=1e-12)
+    fake64 = sg.tensor(fake, dtype=np.float64)
+    assert generator_loss(fake64, "minimax").item() == pytest.approx(
+        (math.log(1 - sigmoid(0.5)) + math.log(1 - sigmoid(-3.0))) / 2, rel=1e-12)
+    assert generator_loss(fake64, "non_saturating").item() == pytest.approx(
+        -(math.log(sigmoid(0.5)) + math.log(sigmoid(-3.0))) / 2, rel=1e-12)
+
+
+def test_label_smoothing_targets_the_smoothed_label_for_real_images_only():
+    real, fake = sg.tensor([1.0], dtype=np.float64), sg.tensor([-1.0], dtype=np.float64)
+    smoothed = discriminator_loss(real, fake, real_label=0.9).item()
+    expected = -(0.9 * math.log(sigmoid(1.0)) + 0.1 * math.log(1 - sigmoid(1.0))) - math.log(1 - sigmoid(-1.0))
+    assert smoothed == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["minimax", "non_saturating"])
+def test_losses_are_finite_at_extreme_logits(kind):
+    logits = sg.tensor([-100.0, 100.0], requires_grad=True)
+    for loss in (generator_loss(logits, kind), discriminator_loss(logits, logits)):
+        logits.zero_grad()
+        loss.backward()
+        assert np.isfinite(loss.item()) and np.all(np.isfinite(logits.grad))
+
+
+def test_minimax_loss_saturates_where_the_non_saturating_loss_does_not():
+    # D confidently rejects the fakes (logit -10): the minimax gradient vanishes, the other does not.
+    grads = {}
+    for kind in ("minimax", "non_saturating"):
+        logits = sg.tensor([-10.0], requires_grad=True, dtype=np.float64)
+        generator_loss(logits, kind).backward()
+        grads[kind] = logits.grad[0]
+    assert grads["minimax"] == pytest.approx(-sigmoid(-10.0))      # -D(G(z)) ~ -4.5e-5
+    assert grads["non_saturating"] == pytest.approx(-(1 - sigmoid(-10.0)))  # ~ -1
+
+
+def test_unknown_generator_loss_is_rejected():
+    with pytest.raises(ValueError, match="non_saturating"):
+        generator_loss(sg.tensor([0.0]), "wasserstein")
+
+
+def test_discriminator_step_on_a_detached_fake_batch_leaves_the_generator_without_gradient():
+    sg.manual_seed(0)
+    g, d = MLPGenerator(latent_dim=4, hidden=(8,), image_shape=(1, 4, 4)), MLPDiscriminator(hidden=(8,), image_shape=(1, 4, 4))
+    z = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    real = np.random.default_rng(1).uniform(size=(6, 1, 4, 4)).astype(np.float32)
+    discriminator_loss(d(real), d(g(z).detach())).backward()
+    assert all(p.grad is None for p in g.parameters())
+    assert all(p.grad is not None for p in d.parameters())
+
+
+@pytest.mark.parametrize("kind", ["minimax", "non_saturating"])
+def test_both_players_losses_pass_a_gradient_check(kind):
+    sg.manual_seed(0)
+    g = MLPGenerator(latent_dim=3, hidden=(5,), image_shape=(1, 3, 3)).double()
+    d = MLPDiscriminator(hidden=(4,), image_shape=(1, 3, 3)).double()
+    rng = np.random.default_rng(2)
+    z, real = rng.standard_normal((5, 3)), rng.uniform(size=(5, 1, 3, 3))
+
+    class DiscriminatorGame(nn.Module):
+        """D's loss as a function of the real batch and D's parameters (the fake batch is a constant)."""
+
+        def __init__(self):
+            super().__init__()
+            self.d = d
+
+        def forward(self, real):
+            return discriminator_loss(d(real), d(g(z).detach()))
+
+    class GeneratorGame(nn.Module):
+        """G's loss as a function of z and G's parameters, differentiated through D."""
+
+        def __init__(self):
+            super().__init__()
+            self.g = g
+
+        def forward(self, z):
+            return generator_loss(d(g(z)), kind)
+
+    assert gradcheck_module(DiscriminatorGame(), [real], directions=4)
+    assert gradcheck_module(GeneratorGame(), [z], directions=4)
+
+
+def test_players_output_shapes():
+    sg.manual_seed(0)
+    z = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    for generator, discriminator in ((MLPGenerator(), MLPDiscriminator()), (DCGANGenerator(width=8), DCGANDiscriminator(width=8))):
+        images = generator(z)
+        assert images.shape == (3, 1, 28, 28) and images.data.min() >= 0 and images.data.max() <= 1
+        assert discriminator(images).shape == (3,)
+
+
+def test_interpolation_endpoints_and_norms():
+    rng = np.random.default_rng(3)
+    z0, z1 = rng.standard_normal(16), rng.standard_normal(16)
+    for spherical in (False, True):
+        path = interpolate_latents(z0, z1, 7, spherical=spherical)
+        assert path.shape == (7, 16)
+        np.testing.assert_allclose(path[0], z0, rtol=1e-6)
+        np.testing.assert_allclose(path[-1], z1, rtol=1e-6)
+    # slerp between vectors of equal norm stays on the sphere; lerp cuts inside it
+    z1 = z1 / np.linalg.norm(z1) * np.linalg.norm(z0)
+    radii = np.linalg.norm(interpolate_latents(z0, z1, 5, spherical=True), axis=1)
+    np.testing.assert_allclose(radii, np.linalg.norm(z0), rtol=1e-5)
+    assert np.linalg.norm(interpolate_latents(z0, z1, 5)[2]) < np.linalg.norm(z0)
