@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from scratchgen.evaluation import (class_histogram, classifier_score, frechet_distance, frechet_distance_from_moments,
-                                   kernel_distance, memorization_fraction, nats_to_bits_per_dim, nearest_distances,
+                                   kernel_distance, memorization_fraction, memorization_threshold, nats_to_bits_per_dim, nearest_distances,
                                    parzen_evaluation, parzen_log_likelihood, psnr, ssim, trace_sqrt_product)
 
 
@@ -70,10 +70,9 @@ def test_memorization_flags_copies_of_training_images():
     rng = np.random.default_rng(3)
     train, test = rng.uniform(size=(300, 16)), rng.uniform(size=(200, 16))
     assert nearest_distances(train[:5], train) == pytest.approx(np.zeros(5), abs=1e-6)
-    copies = memorization_fraction(train[:100] + 1e-3, train, test)
-    fresh = memorization_fraction(rng.uniform(size=(200, 16)), train, test)
-    assert copies["fraction"] == 1.0
-    assert fresh["fraction"] < 0.2
+    threshold = memorization_threshold(train, test, quantile=0.05)
+    assert memorization_fraction(train[:100] + 1e-3, train, threshold) == 1.0
+    assert memorization_fraction(rng.uniform(size=(200, 16)), train, threshold) < 0.2
 
 
 def test_parzen_density_of_a_single_sample_is_the_gaussian_density():

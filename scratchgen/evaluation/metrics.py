@@ -122,16 +122,21 @@ def nearest_distances(queries: np.ndarray, references: np.ndarray, batch_size: i
     return nearest
 
 
-def memorization_fraction(samples: np.ndarray, train: np.ndarray, test: np.ndarray, quantile: float = 0.05) -> dict:
-    """Fraction of samples that lie closer to a training image than test images typically do.
+def memorization_threshold(train: np.ndarray, test: np.ndarray, quantile: float = 0.05) -> float:
+    """The ``quantile`` of the test images' distances to their nearest training image.
 
-    The threshold is the ``quantile`` of the test images' distances to their nearest training
-    image, so real unseen images are flagged with probability ``quantile`` by construction; a
-    generator that copies its training set is flagged far more often.
+    Real unseen images fall below it with probability ``quantile`` by construction.
     """
-    threshold = float(np.quantile(nearest_distances(test, train), quantile))
-    fraction = float(np.mean(nearest_distances(samples, train) < threshold))
-    return {"fraction": fraction, "threshold": threshold, "expected_for_real_images": quantile}
+    return float(np.quantile(nearest_distances(test, train), quantile))
+
+
+def memorization_fraction(samples: np.ndarray, train: np.ndarray, threshold: float) -> float:
+    """Fraction of samples closer to a training image than ``threshold`` (see memorization_threshold).
+
+    A generator that generalizes like real data scores about the threshold's quantile; one that
+    copies its training set scores far more.
+    """
+    return float(np.mean(nearest_distances(samples, train) < threshold))
 
 
 # ------------------------------------------------------------------------- Parzen window

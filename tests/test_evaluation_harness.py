@@ -1,0 +1,53 @@
+"""The harness: baselines beside every score, refusing a classifier from another dataset."""
+import numpy as np
+import pytest
+
+import scratchgen as sg
+from scratchgen.data.glyphs import generate
+from scratchgen.evaluation.harness import (ClassifierMismatchError, as_unit_images, check_classifier_dataset,
+                                           parzen_report, sample_report)
+from scratchgen.models.classifier import FEATURE_DIM, DigitClassifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return generate(400, seed=1)[0], generate(200, seed=2)[0]
+
+
+def test_report_scores_samples_beside_a_real_baseline_and_flags_a_constant_generator(digits):
+    train, test = digits
+    sg.manual_seed(0)
+    classifier = DigitClassifier(width=4)
+    constant = np.repeat(train[:1], 150, axis=0)
+    report = sample_report(constant, classifier, train, test)
+    assert report["n"] == 150
+    for part in ("samples", "real_baseline"):
+        assert set(report[part]) >= {"fid", "kid", "classifier_score", "class_entropy", "class_counts", "memorization"}
+    assert report["samples"]["class_entropy"] == pytest.approx(0.0)  # one image: one predicted class
+    assert report["samples"]["memorization"] == 1.0       # a copy of a training image
+    assert report["samples"]["fid"] > report["real_baseline"]["fid"]
+
+
+def test_features_have_the_documented_size(digits):
+    sg.manual_seed(0)
+    features, probabilities = DigitClassifier(width=4).features_and_probabilities(digits[1][:7])
+    assert features.shape == (7, FEATURE_DIM) and probabilities.shape == (7, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_parzen_is_higher_for_real_images_than_for_noise(digits):
+    train, test = digits
+    real = parzen_report(train[:200], train, test)
+    noise = parzen_report(np.random.default_rng(0).uniform(size=(200, 28, 28)), train, test)
+    assert real["mean"] > noise["mean"]
+
+
+def test_classifier_from_another_dataset_is_refused():
+    check_classifier_dataset("mnist", "mnist")
+    with pytest.raises(ClassifierMismatchError, match="scratchgen train classifier --data fashion-mnist"):
+        check_classifier_dataset("mnist", "fashion-mnist")
+
+
+def test_images_outside_the_unit_range_are_rejected():
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        as_unit_images(np.full((2, 28, 28), 3.0))
