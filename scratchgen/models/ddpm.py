@@ -1,0 +1,242 @@
+"""Denoising diffusion probabilistic models (Ho et al. 2020), DDIM sampling, and restoration.
+
+Images live in [-1, 1] inside this module (``to_model_space`` / ``to_image_space`` convert from
+and to [0, 1]). Timesteps are 0-based: t = 0 .. T-1 stands for the paper's t = 1 .. T, so
+``alpha_bars[t]`` is the paper's alpha-bar_{t+1}.
+
+The forward process adds Gaussian noise in T small steps, eq. (2):
+    q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I),
+and the learned reverse process removes it, eq. (1):
+    p_theta(x_{t-1} | x_t) = N(mu_theta(x_t, t), sigma_t^2 I).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import nn
+from ..autograd import losses
+from ..autograd.tensor import Tensor, no_grad
+
+SCHEDULES = ("linear", "cosine")
+POSTERIOR_VARIANCES = ("beta", "beta_tilde")
+
+
+def to_model_space(images: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] as the model's data in [-1, 1]."""
+    return (2 * np.asarray(images, np.float32) - 1).astype(np.float32)
+
+
+def to_image_space(x: np.ndarray) -> np.ndarray:
+    return np.clip((np.asarray(x) + 1) / 2, 0, 1).astype(np.float32)
+
+
+class NoiseSchedule:
+    """beta_1..beta_T and every coefficient derived from them, precomputed once in float64."""
+
+    def __init__(self, timesteps: int = 1000, kind: str = "linear"):
+        if kind not in SCHEDULES:
+            raise ValueError(f"unknown noise schedule {kind!r}: use one of {SCHEDULES}")
+        if timesteps < 2:
+            raise ValueError(f"a diffusion needs at least 2 timesteps, got {timesteps}")
+        self.timesteps, self.kind = timesteps, kind
+        if kind == "linear":
+            # Ho et al.'s 1e-4 .. 0.02 for T = 1000; rescaled so other T add the same total noise
+            scale = 1000 / timesteps
+            if scale * 0.02 >= 1:
+                raise ValueError(f"the linear schedule rescaled to {timesteps} steps would need betas above 1: "
+                                 "use at least 21 timesteps, or the cosine schedule")
+            self.betas = np.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=np.float64)
+        else:
+            # Nichol & Dhariwal 2021, eq. (17): alpha-bar_t = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2)
+            s = 0.008
+            f = np.cos((np.arange(timesteps + 1) / timesteps + s) / (1 + s) * math.pi / 2) ** 2
+            self.betas = np.clip(1 - f[1:] / f[:-1], 0, 0.999)
+        self.alphas = 1.0 - self.betas
+        self.alpha_bars = np.cumprod(self.alphas)                           # eq. (4): alpha-bar_t = prod alpha_s
+        self.alpha_bars_prev = np.concatenate([[1.0], self.alpha_bars[:-1]])
+        # the posterior q(x_{t-1} | x_t, x_0) = N(mean_coef_x0 x_0 + mean_coef_xt x_t, beta-tilde_t I), eqs. (6)-(7)
+        self.posterior_variance = self.betas * (1 - self.alpha_bars_prev) / (1 - self.alpha_bars)
+        self.posterior_mean_coef_x0 = np.sqrt(self.alpha_bars_prev) * self.betas / (1 - self.alpha_bars)
+        self.posterior_mean_coef_xt = np.sqrt(self.alphas) * (1 - self.alpha_bars_prev) / (1 - self.alpha_bars)
+
+
+def _per_sample(values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The coefficients of timesteps t (N,) shaped (N, 1, 1, 1) to scale a batch of images, in float32."""
+    return values[np.asarray(t)].reshape(-1, 1, 1, 1).astype(np.float32)
+
+
+class Diffusion:
+    """A noise-prediction network eps_theta together with its noise schedule."""
+
+    def __init__(self, model: nn.Module, schedule: NoiseSchedule, posterior_variance: str = "beta",
+                 image_shape=(1, 28, 28)):
+        if posterior_variance not in POSTERIOR_VARIANCES:
+            raise ValueError(f"posterior_variance must be one of {POSTERIOR_VARIANCES}, got {posterior_variance!r}")
+        self.model, self.schedule, self.posterior_variance = model, schedule, posterior_variance
+        self.image_shape = tuple(image_shape)
+
+    # ----------------------------------------------------------------- forward process
+    def q_sample(self, x0: np.ndarray, t: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """x_t ~ q(x_t | x_0) in closed form, eq. (4): sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps."""
+        abar = self.schedule.alpha_bars
+        return _per_sample(np.sqrt(abar), t) * x0 + _per_sample(np.sqrt(1 - abar), t) * noise
+
+    # ----------------------------------------------------------------- training
+    def loss(self, x0: np.ndarray, rng: np.random.Generator, labels: np.ndarray | None = None) -> Tensor:
+        """L_simple, eq. (14): E_{t, x_0, eps} || eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2.
+
+        t is uniform over the T steps; the mean over pixels and batch (the paper's unweighted bound).
+        """
+        t = rng.integers(0, self.schedule.timesteps, size=len(x0))
+        noise = rng.standard_normal(x0.shape).astype(np.float32)
+        return losses.mse_loss(self.model(self.q_sample(x0, t, noise), t, labels), noise)
+
+    # ----------------------------------------------------------------- the reverse process
+    def predict_noise(self, x_t: np.ndarray, t: np.ndarray, labels=None, guidance: float = 0.0) -> np.ndarray:
+        """eps_theta(x_t, t), with classifier-free guidance (1 + w) eps(x, y) - w eps(x) when w > 0."""
+        with no_grad():
+            eps = self.model(x_t, t, labels).data
+            if guidance and labels is not None:
+                eps = (1 + guidance) * eps - guidance * self.model(x_t, t, None).data
+        return eps
+
+    def predict_x0(self, x_t: np.ndarray, t: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """Invert eq. (4): x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), clipped to the data range."""
+        abar = self.schedule.alpha_bars
+        return np.clip((x_t - _per_sample(np.sqrt(1 - abar), t) * eps) / _per_sample(np.sqrt(abar), t), -1, 1)
+
+    def p_sample_step(self, x_t: np.ndarray, t: int, rng: np.random.Generator, labels=None,
+                      guidance: float = 0.0) -> np.ndarray:
+        """One ancestral step x_t -> x_{t-1} ~ p_theta(x_{t-1} | x_t), Algorithm 2.
+
+        The mean is the posterior mean of q(x_{t-1} | x_t, x_0) at the predicted x_0, eq. (7);
+        the variance is beta_t or beta-tilde_t (section 3.2: both give similar samples). No
+        noise is added at the last step.
+        """
+        steps = np.full(len(x_t), t)
+        x0 = self.predict_x0(x_t, steps, self.predict_noise(x_t, steps, labels, guidance))
+        s = self.schedule
+        mean = s.posterior_mean_coef_x0[t] * x0 + s.posterior_mean_coef_xt[t] * x_t
+        if t == 0:
+            return mean.astype(np.float32)
+        variance = s.betas[t] if self.posterior_variance == "beta" else s.posterior_variance[t]
+        return (mean + math.sqrt(variance) * rng.standard_normal(x_t.shape)).astype(np.float32)
+
+    def sample(self, n: int, rng: np.random.Generator, labels=None, guidance: float = 0.0, x_T=None,
+               trajectory_every: int | None = None):
+        """Ancestral sampling from x_T ~ N(0, I) through all T steps; images in [0, 1].
+
+        With ``trajectory_every`` also returns the intermediate x_t every that many steps.
+        """
+        x = self._start_noise(n, rng, x_T)
+        trajectory = []
+        for t in reversed(range(self.schedule.timesteps)):
+            if trajectory_every and t % trajectory_every == 0:
+                trajectory.append(to_image_space(x))
+            x = self.p_sample_step(x, t, rng, labels, guidance)
+        return (to_image_space(x), trajectory) if trajectory_every else to_image_space(x)
+
+    def ddim_timesteps(self, steps: int) -> np.ndarray:
+        """``steps`` evenly spaced timesteps from T-1 down to 0 (the sub-sequence tau of Song et al. 2021)."""
+        if not 1 <= steps <= self.schedule.timesteps:
+            raise ValueError(f"DDIM steps must be between 1 and {self.schedule.timesteps}, got {steps}")
+        return np.unique(np.linspace(0, self.schedule.timesteps - 1, steps).round().astype(int))[::-1]
+
+    def ddim_sample(self, n: int, rng: np.random.Generator, steps: int = 50, eta: float = 0.0, labels=None,
+                    guidance: float = 0.0, x_T=None) -> np.ndarray:
+        """DDIM, eq. (12) of Song et al. 2021: the same trained network, far fewer steps.
+
+        x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma z, with
+        sigma = eta sqrt((1 - abar_prev)/(1 - abar_t)) sqrt(1 - abar_t/abar_prev). eta = 0 is
+        deterministic given x_T; eta = 1 matches the ancestral sampler's variance.
+        """
+        x = self._start_noise(n, rng, x_T)
+        abar = self.schedule.alpha_bars
+        sequence = self.ddim_timesteps(steps)
+        for t, t_prev in zip(sequence, list(sequence[1:]) + [-1]):
+            t_batch = np.full(n, t)
+            eps = self.predict_noise(x, t_batch, labels, guidance)
+            x0 = self.predict_x0(x, t_batch, eps)
+            abar_prev = abar[t_prev] if t_prev >= 0 else 1.0
+            sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar[t]) * (1 - abar[t] / abar_prev))
+            x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
+            if sigma > 0:
+                x = x + sigma * rng.standard_normal(x.shape)
+            x = x.astype(np.float32)
+        return to_image_space(x)
+
+    # ----------------------------------------------------------------- restoration
+    def inpaint(self, images: np.ndarray, known: np.ndarray, rng: np.random.Generator, resample: int = 1) -> np.ndarray:
+        """Fill the pixels where ``known`` is False (RePaint, Lugmayr et al. 2022).
+
+        At every step the known pixels are replaced by a draw of q(x_{t-1} | x_0) of the given
+        image, so the unknown ones are generated in agreement with them; ``resample`` > 1 goes
+        back one step (x_{t-1} -> x_t by the forward process) and repeats, which lets the
+        generated region harmonize with the imposed one.
+        """
+        x0 = to_model_space(images).reshape(-1, 1, *np.shape(images)[-2:])
+        known = np.broadcast_to(np.asarray(known, bool).reshape(-1, 1, *x0.shape[-2:]), x0.shape)
+        x = rng.standard_normal(x0.shape).astype(np.float32)
+        s = self.schedule
+        for t in reversed(range(s.timesteps)):
+            for r in range(resample):
+                generated = self.p_sample_step(x, t, rng)
+                imposed = (x0 if t == 0 else self.q_sample(x0, np.full(len(x0), t - 1),
+                                                          rng.standard_normal(x0.shape).astype(np.float32)))
+                x_prev = np.where(known, imposed, generated)
+                if r < resample - 1 and t > 0:  # back to x_t: one forward step q(x_t | x_{t-1})
+                    x = (math.sqrt(s.alphas[t]) * x_prev
+                         + math.sqrt(s.betas[t]) * rng.standard_normal(x0.shape)).astype(np.float32)
+                else:
+                    break
+            x = x_prev.astype(np.float32)
+        return to_image_space(np.where(known, x0, x))
+
+    def matching_timestep(self, noise_std: float) -> int:
+        """The t whose forward process has the given noise-to-signal ratio (for [0, 1] images).
+
+        x_t / sqrt(abar_t) = x_0 + sqrt((1 - abar_t)/abar_t) eps, so a noisy image y = x_0 + s n
+        (s in model space, twice the [0, 1] value) is x_t/sqrt(abar_t) at the t where the ratio is s.
+        """
+        ratio = np.sqrt((1 - self.schedule.alpha_bars) / self.schedule.alpha_bars)
+        return int(np.argmin(np.abs(ratio - 2 * noise_std)))
+
+    def denoise(self, noisy_images: np.ndarray, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+        """Remove Gaussian noise of std ``noise_std`` (in [0, 1] units) by starting the reverse process mid-way."""
+        t_start = self.matching_timestep(noise_std)
+        y = (2 * np.asarray(noisy_images, np.float32) - 1).reshape(-1, 1, *np.shape(noisy_images)[-2:])
+        x = (math.sqrt(self.schedule.alpha_bars[t_start]) * y).astype(np.float32)
+        for t in reversed(range(t_start + 1)):
+            x = self.p_sample_step(x, t, rng)
+        return to_image_space(x)
+
+    def super_resolve(self, low_res: np.ndarray, rng: np.random.Generator, factor: int = 2) -> np.ndarray:
+        """Upsample by ``factor``, keeping the result's downsampled image equal to ``low_res``.
+
+        ILVR (Choi et al. 2021): after each step, replace the low frequencies of x_{t-1},
+        phi(x) = up(down(x)), by those of the reference noised to the same step:
+        x_{t-1} <- x_{t-1} - phi(x_{t-1}) + phi(q_sample(y, t-1)).
+        """
+        y = to_model_space(low_res).reshape(-1, 1, *np.shape(low_res)[-2:])
+        reference = np.repeat(np.repeat(y, factor, axis=2), factor, axis=3)
+
+        def low_pass(images):
+            n, c, h, w = images.shape
+            down = images.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))
+            return np.repeat(np.repeat(down, factor, axis=2), factor, axis=3)
+
+        x = rng.standard_normal(reference.shape).astype(np.float32)
+        for t in reversed(range(self.schedule.timesteps)):
+            x = self.p_sample_step(x, t, rng)
+            target = reference if t == 0 else self.q_sample(reference, np.full(len(x), t - 1),
+                                                            rng.standard_normal(x.shape).astype(np.float32))
+            x = (x - low_pass(x) + low_pass(target)).astype(np.float32)
+        return to_image_space(x)
+
+    def _start_noise(self, n: int, rng: np.random.Generator, x_T) -> np.ndarray:
+        """x_T ~ N(0, I), unless a starting noise is given (to compare samplers from the same x_T)."""
+        if x_T is None:
+            return rng.standard_normal((n, *self.image_shape)).astype(np.float32)
+        return np.asarray(x_T, np.float32)

@@ -1,0 +1,172 @@
+"""Diffusion: the forward process, the posterior, the reverse step with an oracle, DDIM, restoration."""
+import math
+
+import numpy as np
+import pytest
+
+import scratchgen as sg
+import scratchgen.nn as nn
+from scratchgen.gradcheck import gradcheck_module
+from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_image_space, to_model_space
+from scratchgen.models.unet import MLPDenoiser, UNet, sinusoidal_embedding
+
+
+class OracleNoise(nn.Module):
+    """Returns the exact noise that turns the known x_0 into x_t: a perfectly trained network."""
+
+    def __init__(self, x0, schedule):
+        super().__init__()
+        self.x0, self.schedule = x0, schedule
+
+    def forward(self, x_t, t, labels=None):
+        abar = self.schedule.alpha_bars[np.asarray(t)].reshape(-1, 1, 1, 1)
+        return sg.tensor((np.asarray(x_t) - np.sqrt(abar) * self.x0) / np.sqrt(1 - abar))
+
+
+def test_linear_schedule_endpoints_and_rescaling():
+    s = NoiseSchedule(1000, "linear")
+    assert s.betas[0] == pytest.approx(1e-4) and s.betas[-1] == pytest.approx(0.02)
+    assert NoiseSchedule(500, "linear").betas[-1] == pytest.approx(0.04)
+    assert s.alpha_bars[-1] < 1e-4  # x_T is almost pure noise
+
+
+def test_cosine_schedule():
+    s = NoiseSchedule(1000, "cosine")
+    assert np.all(s.betas <= 0.999) and np.all(np.diff(s.alpha_bars) < 0)
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    assert s.alpha_bars[499] == pytest.approx(f(500) / f(0), rel=1e-9)
+
+
+def test_bad_schedule_arguments():
+    with pytest.raises(ValueError, match="unknown noise schedule"):
+        NoiseSchedule(10, "quadratic")
+    with pytest.raises(ValueError, match="at least 21 timesteps"):
+        NoiseSchedule(10, "linear")
+    with pytest.raises(ValueError, match="posterior_variance"):
+        Diffusion(MLPDenoiser(hidden=8), NoiseSchedule(30), posterior_variance="sigma")
+
+
+def test_closed_form_forward_process_matches_iterating_the_one_step_process():
+    s = NoiseSchedule(100, "linear")
+    diffusion = Diffusion(None, s)
+    rng = np.random.default_rng(0)
+    x0 = np.full((20000, 1, 1, 1), 0.7, dtype=np.float32)
+    t = 60
+    x = x0.astype(np.float64)
+    for step in range(t + 1):  # x_{step} = sqrt(1 - beta) x_{step-1} + sqrt(beta) eps, eq. (2)
+        x = math.sqrt(1 - s.betas[step]) * x + math.sqrt(s.betas[step]) * rng.standard_normal(x.shape)
+    closed = diffusion.q_sample(x0, np.full(len(x0), t), rng.standard_normal(x0.shape).astype(np.float32))
+    # both are N(sqrt(abar) x0, 1 - abar): compare means and variances (4 standard errors)
+    expected_mean, expected_var = math.sqrt(s.alpha_bars[t]) * 0.7, 1 - s.alpha_bars[t]
+    for samples in (x, closed):
+        assert samples.mean() == pytest.approx(expected_mean, abs=4 * math.sqrt(expected_var / len(x0)))
+        assert samples.var() == pytest.approx(expected_var, rel=4 * math.sqrt(2 / len(x0)))
+
+
+def test_posterior_coefficients_follow_from_bayes_rule():
+    s = NoiseSchedule(50, "cosine")
+    for t in (1, 10, 49):
+        # q(x_{t-1}|x_0) = N(sqrt(abar_{t-1}) x0, 1 - abar_{t-1}); q(x_t|x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t)
+        precision = 1 / (1 - s.alpha_bars[t - 1]) + s.alphas[t] / s.betas[t]
+        assert s.posterior_variance[t] == pytest.approx(1 / precision, rel=1e-10)
+        assert s.posterior_mean_coef_x0[t] == pytest.approx(math.sqrt(s.alpha_bars[t - 1]) / (1 - s.alpha_bars[t - 1]) / precision, rel=1e-10)
+        assert s.posterior_mean_coef_xt[t] == pytest.approx(math.sqrt(s.alphas[t]) / s.betas[t] / precision, rel=1e-10)
+
+
+def test_reverse_step_with_an_oracle_recovers_x0_exactly():
+    s = NoiseSchedule(100)
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(-0.9, 0.9, size=(3, 1, 28, 28)).astype(np.float32)
+    diffusion = Diffusion(OracleNoise(x0, s), s)
+    x_t = diffusion.q_sample(x0, np.zeros(3, int), rng.standard_normal(x0.shape).astype(np.float32))
+    np.testing.assert_allclose(diffusion.p_sample_step(x_t, 0, rng), x0, atol=1e-5)
+    # DDIM in a single step from t = T-1 lands on x_0 too
+    x_T = diffusion.q_sample(x0, np.full(3, 99), rng.standard_normal(x0.shape).astype(np.float32))
+    np.testing.assert_allclose(diffusion.ddim_sample(3, rng, steps=1, x_T=x_T), to_image_space(x0), atol=1e-5)
+
+
+def test_ddim_with_eta_zero_is_deterministic_given_x_T():
+    sg.manual_seed(0)
+    diffusion = Diffusion(MLPDenoiser(hidden=16, time_dim=8), NoiseSchedule(40))
+    x_T = np.random.default_rng(2).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    a = diffusion.ddim_sample(2, np.random.default_rng(3), steps=5, x_T=x_T)
+    b = diffusion.ddim_sample(2, np.random.default_rng(4), steps=5, x_T=x_T)
+    np.testing.assert_array_equal(a, b)
+    c = diffusion.ddim_sample(2, np.random.default_rng(4), steps=5, eta=1.0, x_T=x_T)
+    assert not np.allclose(a, c)
+    assert list(diffusion.ddim_timesteps(5)) == [39, 29, 20, 10, 0]
+
+
+@pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
+def test_ancestral_sampling_gives_images_in_range(variance):
+    sg.manual_seed(0)
+    diffusion = Diffusion(MLPDenoiser(hidden=16, time_dim=8), NoiseSchedule(10, "cosine"), posterior_variance=variance)
+    images, trajectory = diffusion.sample(2, np.random.default_rng(0), trajectory_every=5)
+    assert images.shape == (2, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    assert len(trajectory) == 2
+
+
+def test_inpainting_keeps_the_known_pixels_and_super_resolution_keeps_the_low_resolution_image():
+    sg.manual_seed(0)
+    diffusion = Diffusion(MLPDenoiser(hidden=16, time_dim=8), NoiseSchedule(10, "cosine"))
+    rng = np.random.default_rng(5)
+    images = rng.uniform(size=(2, 28, 28)).astype(np.float32)
+    known = np.ones((28, 28), bool)
+    known[7:21, 7:21] = False
+    filled = diffusion.inpaint(images, known, rng, resample=2)
+    np.testing.assert_allclose(filled[:, 0][:, known], images[:, known], atol=1e-6)
+    low = rng.uniform(0.2, 0.8, size=(2, 14, 14)).astype(np.float32)
+    high = diffusion.super_resolve(low, rng)
+    assert high.shape == (2, 1, 28, 28)
+    blocks = high[:, 0].reshape(2, 14, 2, 14, 2)
+    unclipped = ((blocks > 0) & (blocks < 1)).all(axis=(2, 4))  # clipping to [0, 1] may break the constraint
+    assert unclipped.mean() > 0.3
+    np.testing.assert_allclose(blocks.mean(axis=(2, 4))[unclipped], low[unclipped], atol=1e-5)
+
+
+def test_denoising_starts_at_the_timestep_with_the_matching_noise_level():
+    s = NoiseSchedule(1000)
+    diffusion = Diffusion(None, s)
+    t = diffusion.matching_timestep(0.5)  # noise std 0.5 in [0, 1] units = 1.0 in [-1, 1] units
+    assert math.sqrt((1 - s.alpha_bars[t]) / s.alpha_bars[t]) == pytest.approx(1.0, rel=0.02)
+
+
+def test_sinusoidal_embedding():
+    emb = sinusoidal_embedding(np.array([0, 1, 500]), 32)
+    assert emb.shape == (3, 32)
+    np.testing.assert_allclose(emb[0], np.r_[np.zeros(16), np.ones(16)])
+    assert emb[1, 0] == pytest.approx(math.sin(1.0))
+
+
+def test_unet_shapes_and_class_conditioning():
+    sg.manual_seed(0)
+    net = UNet(widths=(8, 16), time_dim=16, time_features=8, num_classes=10)
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    assert net(x, np.array([3, 999]), np.array([1, 10])).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="without num_classes"):
+        UNet(widths=(8, 16), time_dim=16)(x, np.array([0, 1]), np.array([1, 2]))
+
+
+def test_small_unet_passes_a_float64_gradient_check():
+    sg.manual_seed(0)
+    net = UNet(widths=(4, 8), time_dim=8, time_features=4, groups=2).double()
+    x = np.random.default_rng(6).standard_normal((2, 1, 28, 28))
+    t = np.array([5, 700])
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return net(x, t)
+
+    assert gradcheck_module(Step(), [x], directions=3)
+
+
+def test_training_loss_is_the_noise_prediction_mse():
+    sg.manual_seed(0)
+    diffusion = Diffusion(MLPDenoiser(hidden=16, time_dim=8), NoiseSchedule(30))
+    x0 = to_model_space(np.random.default_rng(7).uniform(size=(4, 1, 28, 28)))
+    loss = diffusion.loss(x0, np.random.default_rng(8))
+    assert loss.shape == () and loss.requires_grad and 0.1 < loss.item() < 10
