@@ -535,3 +535,10 @@ def test_gradients_reach_every_parameter_of_a_small_cnn():
     loss.backward()
     for name, param in model.named_parameters():
         assert param.grad is not None and param.grad.shape == param.shape and np.any(param.grad != 0), name
+
+
+def test_checkpoints_keep_text_entries_without_pickle(tmp_path):
+    path = tmp_path / "meta.npz"
+    nn.save_checkpoint(path, meta={"dataset": np.array("fashion-mnist"), "epoch": np.array(3)})
+    meta = nn.load_checkpoint(path)["meta"]
+    assert str(meta["dataset"]) == "fashion-mnist" and int(meta["epoch"]) == 3

@@ -78,9 +78,9 @@ def save_state_dict(path, source) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"state dict names must be non-empty strings, got {name!r}")
         array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
+        if array.dtype.kind not in "biufU":  # fixed-width text (U) is stored as plain bytes, no pickle
             raise TypeError(
-                f"state entry {name!r} has dtype {array.dtype}; only bool, integer and float arrays can be "
+                f"state entry {name!r} has dtype {array.dtype}; only bool, integer, float and text arrays can be "
                 "saved (checkpoints hold no pickled objects)"
             )
         arrays.append((name, array))
