@@ -417,6 +417,57 @@ def test_normalize_backward_matches_finite_differences(normalize_backward, shape
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-5)
 
 
+@st.composite
+def group_norm_inputs(draw):
+    """x4 (N, G, C/G, M) in a random layout, a per-channel weight and bias, and an upstream gradient."""
+    dtype = draw(DTYPES)
+    shape = draw(st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 6)))
+    channels = shape[1] * shape[2]
+    x4 = relayout(draw(values(dtype, shape)), draw(LAYOUTS))
+    weight, bias = draw(values(dtype, (channels,))), draw(values(dtype, (channels,)))
+    grad4 = relayout(draw(values(dtype, shape)), draw(LAYOUTS))
+    return x4, weight, bias, grad4
+
+
+@given(group_norm_inputs())
+def test_group_norm_forward_matches_twin(inputs):
+    x4, weight, bias, _ = inputs
+    fast, twin = K.group_norm_forward(x4, weight, bias, 1e-5), K.group_norm_forward_numpy(x4, weight, bias, 1e-5)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+
+
+@given(group_norm_inputs())
+def test_group_norm_backward_matches_twin(inputs):
+    x4, weight, bias, grad4 = inputs
+    _, mean, rstd = K.group_norm_forward_numpy(x4, weight, bias, 1e-5)
+    fast = K.group_norm_backward(grad4, x4, mean, rstd, weight)
+    twin = K.group_norm_backward_numpy(grad4, x4, mean, rstd, weight)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+
+
+@fast_and_twin("forward,backward", "group_norm_forward", "group_norm_backward")
+def test_group_norm_matches_the_composed_normalization(forward, backward):
+    """The fused kernels equal moments + normalize + affine, and their backward the unfused chain rule."""
+    rng = np.random.default_rng(0)
+    x4 = rng.standard_normal((2, 3, 2, 5))
+    weight, bias, grad4 = rng.standard_normal(6), rng.standard_normal(6), rng.standard_normal(x4.shape)
+    x3 = x4.reshape(1, 6, 10)
+    mean, var = K.moments_numpy(x3)
+    rstd = rstd_of(var)
+    xhat4 = K.normalize_forward_numpy(x3, mean, rstd).reshape(x4.shape)
+    per_channel = (1, 3, 2, 1)
+    y4, saved_mean, saved_rstd = forward(x4, weight, bias, 1e-5)
+    np.testing.assert_allclose(y4, xhat4 * weight.reshape(per_channel) + bias.reshape(per_channel), rtol=1e-10)
+    dx4, dweight, dbias = backward(grad4, x4, saved_mean, saved_rstd, weight)
+    grad_xhat3 = (grad4 * weight.reshape(per_channel)).reshape(x3.shape)
+    np.testing.assert_allclose(dx4.reshape(x3.shape), K.normalize_backward_numpy(grad_xhat3, xhat4.reshape(x3.shape), rstd),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dweight, (grad4 * xhat4).sum(axis=(0, 3)).reshape(-1), rtol=1e-10)
+    np.testing.assert_allclose(dbias, grad4.sum(axis=(0, 3)).reshape(-1), rtol=1e-10)
+
+
 # ------------------------------------------------------------------ upsample
 
 

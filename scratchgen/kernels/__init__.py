@@ -13,7 +13,7 @@ correct; the tests hold every fast path to its twin.
 
     conv      im2col/col2im, conv2d and conv_transpose2d forward/backward
     pool      max and average pooling forward/backward
-    norm      moments, normalize forward/backward for batch/group/layer norm
+    norm      moments, normalize forward/backward for batch/group/layer norm; fused group norm
     upsample  bilinear resampling forward/backward
 """
 from .conv import (
@@ -33,6 +33,10 @@ from .conv import (
     im2col_numpy,
 )
 from .norm import (
+    group_norm_backward,
+    group_norm_backward_numpy,
+    group_norm_forward,
+    group_norm_forward_numpy,
     moments,
     moments_numpy,
     normalize_backward,
@@ -74,6 +78,10 @@ __all__ = [
     "conv_transpose2d_forward",
     "conv_transpose2d_forward_numpy",
     "conv_transpose_output_size",
+    "group_norm_backward",
+    "group_norm_backward_numpy",
+    "group_norm_forward",
+    "group_norm_forward_numpy",
     "im2col",
     "im2col_numpy",
     "max_pool2d_backward",
