@@ -468,6 +468,27 @@ def test_group_norm_matches_the_composed_normalization(forward, backward):
     np.testing.assert_allclose(dbias, grad4.sum(axis=(0, 3)).reshape(-1), rtol=1e-10)
 
 
+# ------------------------------------------------------------------ activations
+
+
+@given(st.data(), DTYPES, LAYOUTS)
+def test_silu_matches_twin(data, dtype, layout):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=6))
+    x = relayout(data.draw(values(dtype, shape)) * 30, layout)  # into the saturated tails
+    grad = relayout(data.draw(values(dtype, shape)), layout)
+    assert_twin_close(K.silu_forward(x), K.silu_forward_numpy(x))
+    assert_twin_close(K.silu_backward(grad, x), K.silu_backward_numpy(grad, x))
+
+
+@pytest.mark.parametrize("size", [10, 3 * K.activation.PARALLEL_MIN_SIZE + 1], ids=["serial", "parallel"])
+def test_silu_serial_and_parallel_kernels_match_twin(size):
+    rng = np.random.default_rng(0)
+    x = (20 * rng.standard_normal(size)).astype(np.float32)
+    grad = rng.standard_normal(size).astype(np.float32)
+    assert_twin_close(K.silu_forward(x), K.silu_forward_numpy(x))
+    assert_twin_close(K.silu_backward(grad, x), K.silu_backward_numpy(grad, x))
+
+
 # ------------------------------------------------------------------ upsample
 
 

@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from .. import kernels
 from .tensor import OPS, Tensor, as_tensor, register_op
 
 
@@ -262,12 +263,12 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 @register_op
 def silu(x) -> Tensor:
     x = as_tensor(x)
-    s = _stable_sigmoid(x.data)
+    y = kernels.silu_forward(x.data)  # x s(x) in one fused pass
 
     def backward(g):
-        return (g * s * (1 + x.data * (1 - s)),)  # d x s(x)/dx = s(x) (1 + x (1 - s(x)))
+        return (kernels.silu_backward(g, x.data),)  # d x s(x)/dx = s(x) (1 + x (1 - s(x)))
 
-    return Tensor.from_op(x.data * s, (x,), backward, "silu")
+    return Tensor.from_op(y, (x,), backward, "silu")
 
 
 @register_op

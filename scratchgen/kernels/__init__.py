@@ -11,11 +11,13 @@ and reductions, BLAS (``@``) for the matrix products.  ``name_numpy`` is its
 plain-NumPy twin with the same signature and results, written to be obviously
 correct; the tests hold every fast path to its twin.
 
-    conv      im2col/col2im, conv2d and conv_transpose2d forward/backward
-    pool      max and average pooling forward/backward
-    norm      moments, normalize forward/backward for batch/group/layer norm; fused group norm
-    upsample  bilinear resampling forward/backward
+    activation  fused SiLU forward/backward
+    conv        im2col/col2im, conv2d and conv_transpose2d forward/backward
+    pool        max and average pooling forward/backward
+    norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm
+    upsample    bilinear resampling forward/backward
 """
+from .activation import silu_backward, silu_backward_numpy, silu_forward, silu_forward_numpy
 from .conv import (
     col2im,
     col2im_numpy,
@@ -94,6 +96,10 @@ __all__ = [
     "normalize_backward_numpy",
     "normalize_forward",
     "normalize_forward_numpy",
+    "silu_backward",
+    "silu_backward_numpy",
+    "silu_forward",
+    "silu_forward_numpy",
     "upsample_bilinear2d_backward",
     "upsample_bilinear2d_backward_numpy",
     "upsample_bilinear2d_forward",
