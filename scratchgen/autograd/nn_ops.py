@@ -85,9 +85,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
                                stride, padding, dilation, groups)
 
     def backward(g):
-        # y = W * cols(x) + b, so dL/dW = G cols(x)^T, dL/dx = col2im(W^T G), dL/db = sum of G
-        dx, dw, db = kernels.conv2d_backward(g, x.data, weight.data, stride, padding, dilation, groups)
-        return dx, dw, db
+        # y = W * cols(x) + b, so dL/dW = G cols(x)^T, dL/dx = col2im(W^T G), dL/db = sum of G;
+        # gradients no parent needs (e.g. dx of a network's first layer) are not computed
+        return kernels.conv2d_backward(g, x.data, weight.data, stride, padding, dilation, groups,
+                                       need_dx=x.requires_grad, need_dw=weight.requires_grad)
 
     return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv2d")
 
@@ -107,9 +108,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     def backward(g):
         # y = conv2d^T(x), so dL/dx = conv2d(G) with the same weight; dL/dW swaps the roles of x and G
-        dx, dw, db = kernels.conv_transpose2d_backward(g, x.data, weight.data, stride, padding,
-                                                       output_padding, dilation, groups)
-        return dx, dw, db
+        return kernels.conv_transpose2d_backward(g, x.data, weight.data, stride, padding, output_padding,
+                                                 dilation, groups, need_dx=x.requires_grad,
+                                                 need_dw=weight.requires_grad)
 
     return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv_transpose2d")
 
