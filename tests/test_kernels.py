@@ -510,7 +510,7 @@ def test_silu_matches_twin(data, dtype, layout):
     assert_twin_close(K.silu_backward(grad, x), K.silu_backward_numpy(grad, x))
 
 
-@pytest.mark.parametrize("size", [10, 3 * K.activation.PARALLEL_MIN_SIZE + 1], ids=["serial", "parallel"])
+@pytest.mark.parametrize("size", [10, 3 * K._numba.PARALLEL_MIN_SIZE + 1], ids=["serial", "parallel"])
 def test_silu_serial_and_parallel_kernels_match_twin(size):
     rng = np.random.default_rng(0)
     x = (20 * rng.standard_normal(size)).astype(np.float32)
@@ -594,3 +594,31 @@ def test_fast_paths_accept_read_only_inputs():
         K.upsample_bilinear2d_backward(grad_y, x_shape, False),
         K.upsample_bilinear2d_backward_numpy(grad_y, x_shape, False),
     )
+
+
+# ------------------------------------------------------------------ optimizers
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4), (2 * K._numba.PARALLEL_MIN_SIZE,)], ids=["serial", "parallel"])
+def test_adam_update_matches_twin(shape, dtype):
+    rng = np.random.default_rng(0)
+    param = rng.standard_normal(shape).astype(dtype)
+    fast = [param, np.zeros(shape, dtype), np.zeros(shape, dtype)]  # param, exp_avg, exp_avg_sq
+    twin = [param.copy(), np.zeros(shape, dtype), np.zeros(shape, dtype)]
+    for step in range(1, 4):
+        grad = rng.standard_normal(shape).astype(dtype)
+        K.adam_update(fast[0], grad, fast[1], fast[2], 1e-3, 0.9, 0.999, 1e-8, step)
+        K.adam_update_numpy(twin[0], grad, twin[1], twin[2], 1e-3, 0.9, 0.999, 1e-8, step)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+
+
+def test_adam_update_of_non_contiguous_parameter_matches_twin():
+    rng = np.random.default_rng(1)
+    param, grad = rng.standard_normal((4, 6)).T, rng.standard_normal((6, 4))
+    expected = param.copy()
+    exp_avg, exp_avg_sq = np.zeros((4, 6)).T, np.zeros((4, 6)).T
+    K.adam_update(param, grad, exp_avg, exp_avg_sq, 1e-2, 0.9, 0.999, 1e-8, 1)
+    K.adam_update_numpy(expected, grad, np.zeros((6, 4)), np.zeros((6, 4)), 1e-2, 0.9, 0.999, 1e-8, 1)
+    assert_twin_close(param, expected)

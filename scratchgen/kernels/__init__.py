@@ -13,6 +13,7 @@ correct; the tests hold every fast path to its twin.
 
     activation  fused SiLU forward/backward
     conv        im2col/col2im, conv2d and conv_transpose2d forward/backward
+    optim       fused Adam update
     pool        max and average pooling forward/backward
     norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm
     upsample    bilinear resampling forward/backward
@@ -46,6 +47,7 @@ from .norm import (
     normalize_forward,
     normalize_forward_numpy,
 )
+from .optim import adam_update, adam_update_numpy
 from .pool import (
     avg_pool2d_backward,
     avg_pool2d_backward_numpy,
@@ -64,6 +66,8 @@ from .upsample import (
 )
 
 __all__ = [
+    "adam_update",
+    "adam_update_numpy",
     "avg_pool2d_backward",
     "avg_pool2d_backward_numpy",
     "avg_pool2d_forward",

@@ -3,19 +3,17 @@
 SiLU, y = x s(x) with s the logistic sigmoid, is the UNet's activation; NumPy evaluates it (and
 its derivative) as five or six full-size passes, these kernels as one. Each kernel is compiled
 twice from the same source: a parallel version for large arrays and a serial one for small
-arrays, where starting the worker threads would cost more than the work.
+arrays, where starting the worker threads would cost more than the work (``serial_and_parallel``).
 """
 import math
 
 import numpy as np
 
-from ._numba import kernel_array, njit, prange
-
-# Below this many elements the serial kernel is faster than waking the thread pool.
-PARALLEL_MIN_SIZE = 1 << 15
+from ._numba import kernel_array, prange, serial_and_parallel
 
 
-def _silu_forward_loop(x, y):
+@serial_and_parallel
+def _silu_forward_kernel(x, y):
     for i in prange(x.size):
         # s(x) = 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0: never exponentiates a positive number
         v = x[i]
@@ -27,7 +25,8 @@ def _silu_forward_loop(x, y):
         y[i] = v * s
 
 
-def _silu_backward_loop(grad, x, dx):
+@serial_and_parallel
+def _silu_backward_kernel(x, grad, dx):
     for i in prange(x.size):
         v = x[i]
         if v >= 0:
@@ -38,22 +37,11 @@ def _silu_backward_loop(grad, x, dx):
         dx[i] = grad[i] * s * (1 + v * (1 - s))  # d x s(x)/dx = s (1 + x (1 - s))
 
 
-_KERNELS = {
-    name: (njit(cache=True)(loop), njit(parallel=True, cache=True)(loop))
-    for name, loop in (("silu_forward", _silu_forward_loop), ("silu_backward", _silu_backward_loop))
-}
-
-
-def _launch(name, *arrays):
-    serial, parallel = _KERNELS[name]
-    (parallel if arrays[0].size >= PARALLEL_MIN_SIZE else serial)(*arrays)
-
-
 def silu_forward(x):
     """x * sigmoid(x), same dtype and shape as x."""
     flat = kernel_array(x).reshape(-1)
     y = np.empty_like(flat)
-    _launch("silu_forward", flat, y)
+    _silu_forward_kernel(flat, y)
     return y.reshape(x.shape)
 
 
@@ -61,7 +49,7 @@ def silu_backward(grad_y, x):
     """dL/dx = dL/dy * s(x) (1 + x (1 - s(x))) for y = silu(x)."""
     flat = kernel_array(x).reshape(-1)
     dx = np.empty_like(flat)
-    _launch("silu_backward", kernel_array(grad_y.astype(x.dtype, copy=False)).reshape(-1), flat, dx)
+    _silu_backward_kernel(flat, kernel_array(grad_y.astype(x.dtype, copy=False)).reshape(-1), dx)
     return dx.reshape(x.shape)
 
 
