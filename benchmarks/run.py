@@ -3,6 +3,7 @@
     python benchmarks/run.py                          # every workload, scratchgen only
     python benchmarks/run.py --compare torch          # and the identical PyTorch models, same process
     python benchmarks/run.py --only conv2d,matmul --threads 1 --json results.jsonl
+    python benchmarks/run.py --only ddpm_unet --profile 15   # where scratchgen's time goes
 
 Prints one JSON line per workload (median and p10/p90 milliseconds, iterations, threads, peak
 RSS, load average before and after) and then a table. With ``--compare torch`` it first checks that both sides
@@ -50,6 +51,9 @@ def parse_args(argv=None):
                         help="keep glibc's default malloc thresholds instead of raising them")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the per-workload peak-RSS measurement (a child process per side)")
+    parser.add_argument("--profile", type=int, metavar="K", default=0,
+                        help="instead of timing, profile scratchgen's steps with cProfile and print the K "
+                             "functions with the most own time per workload")
     parser.add_argument("--memory-of", metavar="NAME:SIDE", help=argparse.SUPPRESS)  # used by child_memory
     return parser.parse_args(argv)
 
@@ -149,6 +153,22 @@ def time_steps(step, iterations: int, warmup: int) -> dict:
             "p90_ms": percentile(times, 90)}
 
 
+def profile_workload(name: str, args) -> None:
+    """Where a scratchgen step spends its time: cProfile over the timed iterations, by own time."""
+    import cProfile
+    import pstats
+
+    import workloads
+
+    workload = workloads.build(name)
+    for _ in range(args.warmup):
+        workload.step()
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [workload.step() for _ in range(args.iterations)])
+    print(f"# {name}: {args.iterations} steps, functions by own time")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(args.profile)
+
+
 def losses_agree(ours: float, theirs: float) -> bool:
     return abs(ours - theirs) <= LOSS_RTOL * max(1.0, abs(theirs))
 
@@ -243,6 +263,11 @@ def main(argv=None) -> int:
     unknown = sorted(set(names) - set(workloads.NAMES))
     if unknown:
         sys.exit(f"unknown workload(s) {unknown}; choose from {', '.join(workloads.NAMES)}")
+
+    if args.profile:
+        for name in names:
+            profile_workload(name, args)
+        return 0
 
     torch_side = None
     if args.compare == "torch":
