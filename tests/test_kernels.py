@@ -245,6 +245,17 @@ def test_conv_transpose2d_backward_is_adjoint_of_forward(forward, backward, case
     check_bilinear_gradients(forward, backward, case, seed)
 
 
+@pytest.mark.parametrize("padding, dilation, groups", [((1, 1), (1, 1), 1), ((0, 2), (2, 1), 2), ((2, 0), (1, 2), 3)])
+def test_conv2d_input_grad_with_fewer_output_channels_matches_twin(padding, dilation, groups):
+    """Stride 1 and Cout < Cin: the fast path computes dx as a convolution with the flipped kernel."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 6, 7, 6)), rng.standard_normal((groups, 6 // groups, 3, 2))
+    geometry = ((1, 1), padding, dilation, groups)
+    grad_y = rng.standard_normal(K.conv2d_forward_numpy(x, w, None, *geometry).shape)
+    for fast, twin in zip(K.conv2d_backward(grad_y, x, w, *geometry), K.conv2d_backward_numpy(grad_y, x, w, *geometry)):
+        assert_twin_close(fast, twin)
+
+
 @pytest.mark.parametrize("need_dx, need_dw", [(False, True), (True, False)])
 @fast_and_twin("forward, backward", "conv2d_forward", "conv2d_backward")
 def test_conv2d_backward_skips_unneeded_gradients(forward, backward, need_dx, need_dw):

@@ -177,7 +177,34 @@ def _gemm_conv(cols, w, groups, window, grid):
     return _images_first(y.reshape(w.shape[0], -1), cols.shape[1] // (grid[0] * grid[1]), grid)
 
 
+def _flipped_window(window):
+    """The window of the stride-1 convolution whose output is the input gradient, or None.
+
+    With stride 1, dx[h] = sum_i g[h + p - i d] w[i]: a convolution of grad_y with the kernel
+    flipped, padded by d (K - 1) - p, which must not be negative.
+    """
+    if window.stride != (1, 1):
+        return None
+    padding = tuple(d * (k - 1) - p for k, p, d in zip(window.kernel_size, window.padding, window.dilation))
+    return window._replace(padding=padding) if min(padding) >= 0 else None
+
+
+def _flipped_weight(w, groups):
+    """(G*Cout/G, Cin/G, KH, KW) -> (G*Cin/G, Cout/G, KH, KW), in- and output channels swapped, taps reversed."""
+    by_group = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
+    flipped = by_group.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    return flipped.reshape(groups * w.shape[1], w.shape[0] // groups, *w.shape[2:])
+
+
 def _gemm_input_grad(grad_y, w, groups, window, x_shape):
+    flipped = _flipped_window(window)
+    if (flipped is not None and w.shape[0] < w.shape[1] * groups
+            and _conv_grid(grad_y.shape[2:], flipped) == tuple(x_shape[2:])):
+        # Fewer output than input channels: unfolding grad_y (Cout*KH*KW rows) for a convolution
+        # with the flipped kernel moves less memory than col2im of Cin*KH*KW rows, and its GEMM
+        # sums over Cout*KH*KW instead of Cout.
+        return _gemm_conv(_im2col(grad_y, flipped, x_shape[2:]), _flipped_weight(w, groups), groups, flipped,
+                          x_shape[2:])
     w_t = _by_group(w.reshape(w.shape[0], -1), groups).transpose(0, 2, 1)
     dcols = w_t @ _by_group(_channels_first(grad_y), groups)
     return _col2im(dcols.reshape(-1, dcols.shape[2]), x_shape, window, grad_y.shape[2:])
