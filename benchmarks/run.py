@@ -293,6 +293,7 @@ def main(argv=None) -> int:
         print(line, flush=True)
         if out:
             out.write(line + "\n")
+            out.flush()
     if out:
         out.close()
     print()
