@@ -183,8 +183,17 @@ def describe_environment(args) -> dict:
         "numpy": np.__version__, "numba": numba.__version__,
         "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER", "workqueue"),
         "malloc": " ".join(f"{k}={os.environ[k]}" for k in MALLOC_SETTING if k in os.environ) or "glibc default",
-        "threads": args.threads,
+        "threads": args.threads, "blas_threads": _blas_threads(),
     }
+
+
+def _blas_threads():
+    """Thread counts of the loaded BLAS/OpenMP libraries (threadpoolctl if installed, else the environment)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    return {info["internal_api"]: info["num_threads"] for info in threadpool_info()}
 
 
 def _cpu_name() -> str:
