@@ -65,10 +65,26 @@ def _with_bias(inputs: tuple, bias) -> tuple:
 def linear(x, weight, bias=None) -> Tensor:
     """x @ weight^T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
     x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else ops.operand_like(bias, x)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: weight of shape {weight.shape} expects input (..., {weight.shape[-1]}), got {x.shape}")
-    y = ops.matmul(x, ops.transpose(weight))
-    return y if bias is None else y + bias
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    # One GEMM over all leading axes; the bias is added in place (no temporary for x W^T).
+    x2 = x.data.reshape(-1, x.shape[-1])
+    y2 = x2 @ weight.data.T
+    if bias is not None:
+        y2 += bias.data
+
+    def backward(g):
+        # y = x W^T + b: dL/dx = G W, dL/dW = G^T x, dL/db = sum of G over the rows
+        g2 = g.reshape(-1, weight.shape[0])
+        dx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
+        dw = g2.T @ x2 if weight.requires_grad else None
+        return (dx, dw) + (() if bias is None else (g2.sum(axis=0),))
+
+    return Tensor.from_op(y2.reshape(x.shape[:-1] + (weight.shape[0],)), _with_bias((x, weight), bias), backward,
+                          "linear")
 
 
 # ------------------------------------------------------------------------- convolution
