@@ -203,3 +203,19 @@ def test_tensor_methods_and_operators():
     assert x[1, 2].item() == 5.0
     with pytest.raises(ValueError, match="one element"):
         x.item()
+
+
+@pytest.mark.parametrize("op", [sg.matmul, sg.mul])
+def test_gradient_of_one_operand_when_the_other_is_constant(op):
+    """Ops skip the gradient of an operand that does not require one; the other's is unchanged."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    upstream = rng.standard_normal((3, 3))
+    both = [sg.tensor(a, requires_grad=True), sg.tensor(b, requires_grad=True)]
+    op(*both).backward(upstream)
+    for constant in (0, 1):
+        inputs = [sg.tensor(a, requires_grad=True), sg.tensor(b, requires_grad=True)]
+        inputs[constant].requires_grad_(False)
+        op(*inputs).backward(upstream)
+        assert inputs[constant].grad is None
+        np.testing.assert_array_equal(inputs[1 - constant].grad, both[1 - constant].grad)

@@ -245,6 +245,47 @@ def test_conv_transpose2d_backward_is_adjoint_of_forward(forward, backward, case
     check_bilinear_gradients(forward, backward, case, seed)
 
 
+@pytest.mark.parametrize("padding, dilation, groups", [((1, 1), (1, 1), 1), ((0, 2), (2, 1), 2), ((2, 0), (1, 2), 3)])
+def test_conv2d_input_grad_with_fewer_output_channels_matches_twin(padding, dilation, groups):
+    """Stride 1 and Cout < Cin: the fast path computes dx as a convolution with the flipped kernel."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 6, 7, 6)), rng.standard_normal((groups, 6 // groups, 3, 2))
+    geometry = ((1, 1), padding, dilation, groups)
+    grad_y = rng.standard_normal(K.conv2d_forward_numpy(x, w, None, *geometry).shape)
+    for fast, twin in zip(K.conv2d_backward(grad_y, x, w, *geometry), K.conv2d_backward_numpy(grad_y, x, w, *geometry)):
+        assert_twin_close(fast, twin)
+
+
+@pytest.mark.parametrize("need_dx, need_dw", [(False, True), (True, False)])
+@fast_and_twin("forward, backward", "conv2d_forward", "conv2d_backward")
+def test_conv2d_backward_skips_unneeded_gradients(forward, backward, need_dx, need_dw):
+    rng = np.random.default_rng(0)
+    x, w, grad_y = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 3, 3))
+    geometry = ((1, 1), (0, 0), (1, 1), 1)
+    full = backward(grad_y, x, w, *geometry)
+    partial = backward(grad_y, x, w, *geometry, need_dx=need_dx, need_dw=need_dw)
+    for needed, got, expected in zip((need_dx, need_dw, True), partial, full):
+        if needed:
+            np.testing.assert_array_equal(got, expected)
+        else:
+            assert got is None
+
+
+@pytest.mark.parametrize("need_dx, need_dw", [(False, True), (True, False)])
+@fast_and_twin("forward, backward", "conv_transpose2d_forward", "conv_transpose2d_backward")
+def test_conv_transpose2d_backward_skips_unneeded_gradients(forward, backward, need_dx, need_dw):
+    rng = np.random.default_rng(0)
+    x, w, grad_y = rng.standard_normal((2, 3, 3, 3)), rng.standard_normal((3, 2, 4, 4)), rng.standard_normal((2, 2, 6, 6))
+    geometry = ((2, 2), (1, 1), (0, 0), (1, 1), 1)
+    full = backward(grad_y, x, w, *geometry)
+    partial = backward(grad_y, x, w, *geometry, need_dx=need_dx, need_dw=need_dw)
+    for needed, got, expected in zip((need_dx, need_dw, True), partial, full):
+        if needed:
+            np.testing.assert_array_equal(got, expected)
+        else:
+            assert got is None
+
+
 # ------------------------------------------------------------------ pool
 
 
@@ -417,6 +458,78 @@ def test_normalize_backward_matches_finite_differences(normalize_backward, shape
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-5)
 
 
+@st.composite
+def group_norm_inputs(draw):
+    """x4 (N, G, C/G, M) in a random layout, a per-channel weight and bias, and an upstream gradient."""
+    dtype = draw(DTYPES)
+    shape = draw(st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 6)))
+    channels = shape[1] * shape[2]
+    x4 = relayout(draw(values(dtype, shape)), draw(LAYOUTS))
+    weight, bias = draw(values(dtype, (channels,))), draw(values(dtype, (channels,)))
+    grad4 = relayout(draw(values(dtype, shape)), draw(LAYOUTS))
+    return x4, weight, bias, grad4
+
+
+@given(group_norm_inputs())
+def test_group_norm_forward_matches_twin(inputs):
+    x4, weight, bias, _ = inputs
+    fast, twin = K.group_norm_forward(x4, weight, bias, 1e-5), K.group_norm_forward_numpy(x4, weight, bias, 1e-5)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+
+
+@given(group_norm_inputs())
+def test_group_norm_backward_matches_twin(inputs):
+    x4, weight, bias, grad4 = inputs
+    _, mean, rstd = K.group_norm_forward_numpy(x4, weight, bias, 1e-5)
+    fast = K.group_norm_backward(grad4, x4, mean, rstd, weight)
+    twin = K.group_norm_backward_numpy(grad4, x4, mean, rstd, weight)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+
+
+@fast_and_twin("forward,backward", "group_norm_forward", "group_norm_backward")
+def test_group_norm_matches_the_composed_normalization(forward, backward):
+    """The fused kernels equal moments + normalize + affine, and their backward the unfused chain rule."""
+    rng = np.random.default_rng(0)
+    x4 = rng.standard_normal((2, 3, 2, 5))
+    weight, bias, grad4 = rng.standard_normal(6), rng.standard_normal(6), rng.standard_normal(x4.shape)
+    x3 = x4.reshape(1, 6, 10)
+    mean, var = K.moments_numpy(x3)
+    rstd = rstd_of(var)
+    xhat4 = K.normalize_forward_numpy(x3, mean, rstd).reshape(x4.shape)
+    per_channel = (1, 3, 2, 1)
+    y4, saved_mean, saved_rstd = forward(x4, weight, bias, 1e-5)
+    np.testing.assert_allclose(y4, xhat4 * weight.reshape(per_channel) + bias.reshape(per_channel), rtol=1e-10)
+    dx4, dweight, dbias = backward(grad4, x4, saved_mean, saved_rstd, weight)
+    grad_xhat3 = (grad4 * weight.reshape(per_channel)).reshape(x3.shape)
+    np.testing.assert_allclose(dx4.reshape(x3.shape), K.normalize_backward_numpy(grad_xhat3, xhat4.reshape(x3.shape), rstd),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dweight, (grad4 * xhat4).sum(axis=(0, 3)).reshape(-1), rtol=1e-10)
+    np.testing.assert_allclose(dbias, grad4.sum(axis=(0, 3)).reshape(-1), rtol=1e-10)
+
+
+# ------------------------------------------------------------------ activations
+
+
+@given(st.data(), DTYPES, LAYOUTS)
+def test_silu_matches_twin(data, dtype, layout):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=6))
+    x = relayout(data.draw(values(dtype, shape)) * 30, layout)  # into the saturated tails
+    grad = relayout(data.draw(values(dtype, shape)), layout)
+    assert_twin_close(K.silu_forward(x), K.silu_forward_numpy(x))
+    assert_twin_close(K.silu_backward(grad, x), K.silu_backward_numpy(grad, x))
+
+
+@pytest.mark.parametrize("size", [10, 3 * K._numba.PARALLEL_MIN_SIZE + 1], ids=["serial", "parallel"])
+def test_silu_serial_and_parallel_kernels_match_twin(size):
+    rng = np.random.default_rng(0)
+    x = (20 * rng.standard_normal(size)).astype(np.float32)
+    grad = rng.standard_normal(size).astype(np.float32)
+    assert_twin_close(K.silu_forward(x), K.silu_forward_numpy(x))
+    assert_twin_close(K.silu_backward(grad, x), K.silu_backward_numpy(grad, x))
+
+
 # ------------------------------------------------------------------ upsample
 
 
@@ -492,3 +605,31 @@ def test_fast_paths_accept_read_only_inputs():
         K.upsample_bilinear2d_backward(grad_y, x_shape, False),
         K.upsample_bilinear2d_backward_numpy(grad_y, x_shape, False),
     )
+
+
+# ------------------------------------------------------------------ optimizers
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4), (2 * K._numba.PARALLEL_MIN_SIZE,)], ids=["serial", "parallel"])
+def test_adam_update_matches_twin(shape, dtype):
+    rng = np.random.default_rng(0)
+    param = rng.standard_normal(shape).astype(dtype)
+    fast = [param, np.zeros(shape, dtype), np.zeros(shape, dtype)]  # param, exp_avg, exp_avg_sq
+    twin = [param.copy(), np.zeros(shape, dtype), np.zeros(shape, dtype)]
+    for step in range(1, 4):
+        grad = rng.standard_normal(shape).astype(dtype)
+        K.adam_update(fast[0], grad, fast[1], fast[2], 1e-3, 0.9, 0.999, 1e-8, step)
+        K.adam_update_numpy(twin[0], grad, twin[1], twin[2], 1e-3, 0.9, 0.999, 1e-8, step)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+
+
+def test_adam_update_of_non_contiguous_parameter_matches_twin():
+    rng = np.random.default_rng(1)
+    param, grad = rng.standard_normal((4, 6)).T, rng.standard_normal((6, 4))
+    expected = param.copy()
+    exp_avg, exp_avg_sq = np.zeros((4, 6)).T, np.zeros((4, 6)).T
+    K.adam_update(param, grad, exp_avg, exp_avg_sq, 1e-2, 0.9, 0.999, 1e-8, 1)
+    K.adam_update_numpy(expected, grad, np.zeros((6, 4)), np.zeros((6, 4)), 1e-2, 0.9, 0.999, 1e-8, 1)
+    assert_twin_close(param, expected)

@@ -65,10 +65,26 @@ def _with_bias(inputs: tuple, bias) -> tuple:
 def linear(x, weight, bias=None) -> Tensor:
     """x @ weight^T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
     x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else ops.operand_like(bias, x)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: weight of shape {weight.shape} expects input (..., {weight.shape[-1]}), got {x.shape}")
-    y = ops.matmul(x, ops.transpose(weight))
-    return y if bias is None else y + bias
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    # One GEMM over all leading axes; the bias is added in place (no temporary for x W^T).
+    x2 = x.data.reshape(-1, x.shape[-1])
+    y2 = x2 @ weight.data.T
+    if bias is not None:
+        y2 += bias.data
+
+    def backward(g):
+        # y = x W^T + b: dL/dx = G W, dL/dW = G^T x, dL/db = sum of G over the rows
+        g2 = g.reshape(-1, weight.shape[0])
+        dx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
+        dw = g2.T @ x2 if weight.requires_grad else None
+        return (dx, dw) + (() if bias is None else (g2.sum(axis=0),))
+
+    return Tensor.from_op(y2.reshape(x.shape[:-1] + (weight.shape[0],)), _with_bias((x, weight), bias), backward,
+                          "linear")
 
 
 # ------------------------------------------------------------------------- convolution
@@ -85,9 +101,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
                                stride, padding, dilation, groups)
 
     def backward(g):
-        # y = W * cols(x) + b, so dL/dW = G cols(x)^T, dL/dx = col2im(W^T G), dL/db = sum of G
-        dx, dw, db = kernels.conv2d_backward(g, x.data, weight.data, stride, padding, dilation, groups)
-        return dx, dw, db
+        # y = W * cols(x) + b, so dL/dW = G cols(x)^T, dL/dx = col2im(W^T G), dL/db = sum of G;
+        # gradients no parent needs (e.g. dx of a network's first layer) are not computed
+        return kernels.conv2d_backward(g, x.data, weight.data, stride, padding, dilation, groups,
+                                       need_dx=x.requires_grad, need_dw=weight.requires_grad)
 
     return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv2d")
 
@@ -107,9 +124,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     def backward(g):
         # y = conv2d^T(x), so dL/dx = conv2d(G) with the same weight; dL/dW swaps the roles of x and G
-        dx, dw, db = kernels.conv_transpose2d_backward(g, x.data, weight.data, stride, padding,
-                                                       output_padding, dilation, groups)
-        return dx, dw, db
+        return kernels.conv_transpose2d_backward(g, x.data, weight.data, stride, padding, output_padding,
+                                                 dilation, groups, need_dx=x.requires_grad,
+                                                 need_dw=weight.requires_grad)
 
     return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv_transpose2d")
 
@@ -315,8 +332,19 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) ->
         raise ValueError(f"group_norm: {channels} channels cannot be split into {num_groups} groups")
     _check_param_shape("group_norm", "weight", weight, (channels,))
     _check_param_shape("group_norm", "bias", bias, (channels,))
-    xhat, _, _ = _standardize(x, (1, n * num_groups, x.size // (n * num_groups)), eps)
-    return _affine(xhat, weight, bias, (1, channels) + (1,) * (x.ndim - 2))
+    # One fused kernel normalizes and applies the affine transform; missing ones act as w = 1, b = 0.
+    x4 = x.data.reshape(n, num_groups, channels // num_groups, -1)
+    weight_data = np.ones(channels, x.dtype) if weight is None else as_tensor(weight).data
+    bias_data = np.zeros(channels, x.dtype) if bias is None else as_tensor(bias).data
+    y4, mean, rstd = kernels.group_norm_forward(x4, weight_data, bias_data, eps)
+
+    def backward(g):
+        # dx = rstd (g w - mean(g w) - xhat mean(g w xhat)) per group; dw = sum g xhat, db = sum g per channel
+        dx4, dweight, dbias = kernels.group_norm_backward(g.reshape(x4.shape), x4, mean, rstd, weight_data)
+        return (dx4.reshape(x.shape),) + (() if weight is None else (dweight,)) + (() if bias is None else (dbias,))
+
+    parents = (x,) + tuple(as_tensor(p) for p in (weight, bias) if p is not None)
+    return Tensor.from_op(y4.reshape(x.shape), parents, backward, "group_norm")
 
 
 @register_op

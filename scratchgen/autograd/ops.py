@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from .. import kernels
 from .tensor import OPS, Tensor, as_tensor, register_op
 
 
@@ -112,7 +113,8 @@ def mul(a, b) -> Tensor:
     y = a.data * b.data
 
     def backward(g):
-        return g * b.data, g * a.data  # d(ab)/da = b, d(ab)/db = a
+        # d(ab)/da = b, d(ab)/db = a; a constant operand (mask, target) gets no gradient
+        return (g * b.data if a.requires_grad else None), (g * a.data if b.requires_grad else None)
 
     return Tensor.from_op(y, (a, b), backward, "mul")
 
@@ -174,10 +176,15 @@ def matmul(a, b) -> Tensor:
     def backward(g):
         g2 = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if a.ndim == 1 else g
         g2 = g2[..., None] if b.ndim == 1 else g2
-        grad_a = g2 @ np.swapaxes(b2, -1, -2)  # d(AB)/dA: G B^T
-        grad_b = np.swapaxes(a2, -1, -2) @ g2  # d(AB)/dB: A^T G
-        return (grad_a.reshape(grad_a.shape[:-2] + a.shape) if a.ndim == 1 else grad_a,
-                grad_b[..., 0] if b.ndim == 1 else grad_b)
+        # Each product is skipped when its input needs no gradient (e.g. a first layer's data).
+        grad_a = grad_b = None
+        if a.requires_grad:
+            grad_a = g2 @ np.swapaxes(b2, -1, -2)  # d(AB)/dA: G B^T
+            grad_a = grad_a.reshape(grad_a.shape[:-2] + a.shape) if a.ndim == 1 else grad_a
+        if b.requires_grad:
+            grad_b = np.swapaxes(a2, -1, -2) @ g2  # d(AB)/dB: A^T G
+            grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
+        return grad_a, grad_b
 
     return Tensor.from_op(y, (a, b), backward, "matmul")
 
@@ -262,12 +269,12 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 @register_op
 def silu(x) -> Tensor:
     x = as_tensor(x)
-    s = _stable_sigmoid(x.data)
+    y = kernels.silu_forward(x.data)  # x s(x) in one fused pass
 
     def backward(g):
-        return (g * s * (1 + x.data * (1 - s)),)  # d x s(x)/dx = s(x) (1 + x (1 - s(x)))
+        return (kernels.silu_backward(g, x.data),)  # d x s(x)/dx = s(x) (1 + x (1 - s(x)))
 
-    return Tensor.from_op(x.data * s, (x,), backward, "silu")
+    return Tensor.from_op(y, (x,), backward, "silu")
 
 
 @register_op

@@ -219,8 +219,9 @@ class Tensor:
 
     def _accumulate(self, grad: np.ndarray) -> None:
         # A copy, because ops may hand the same array to several inputs and optimizers
-        # modify .grad in place.
-        grad = np.array(grad, dtype=self.dtype)
+        # modify .grad in place; C order, because gradients of transposed weights arrive as
+        # transposed views and the optimizers' kernels read contiguous arrays.
+        grad = np.array(grad, dtype=self.dtype, order="C")
         self.grad = grad if self.grad is None else self.grad + grad
 
     # Operators and methods are attached in ops.py, next to the ops they call.

@@ -11,11 +11,14 @@ and reductions, BLAS (``@``) for the matrix products.  ``name_numpy`` is its
 plain-NumPy twin with the same signature and results, written to be obviously
 correct; the tests hold every fast path to its twin.
 
-    conv      im2col/col2im, conv2d and conv_transpose2d forward/backward
-    pool      max and average pooling forward/backward
-    norm      moments, normalize forward/backward for batch/group/layer norm
-    upsample  bilinear resampling forward/backward
+    activation  fused SiLU forward/backward
+    conv        im2col/col2im, conv2d and conv_transpose2d forward/backward
+    optim       fused Adam update
+    pool        max and average pooling forward/backward
+    norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm
+    upsample    bilinear resampling forward/backward
 """
+from .activation import silu_backward, silu_backward_numpy, silu_forward, silu_forward_numpy
 from .conv import (
     col2im,
     col2im_numpy,
@@ -33,6 +36,10 @@ from .conv import (
     im2col_numpy,
 )
 from .norm import (
+    group_norm_backward,
+    group_norm_backward_numpy,
+    group_norm_forward,
+    group_norm_forward_numpy,
     moments,
     moments_numpy,
     normalize_backward,
@@ -40,6 +47,7 @@ from .norm import (
     normalize_forward,
     normalize_forward_numpy,
 )
+from .optim import adam_update, adam_update_numpy
 from .pool import (
     avg_pool2d_backward,
     avg_pool2d_backward_numpy,
@@ -58,6 +66,8 @@ from .upsample import (
 )
 
 __all__ = [
+    "adam_update",
+    "adam_update_numpy",
     "avg_pool2d_backward",
     "avg_pool2d_backward_numpy",
     "avg_pool2d_forward",
@@ -74,6 +84,10 @@ __all__ = [
     "conv_transpose2d_forward",
     "conv_transpose2d_forward_numpy",
     "conv_transpose_output_size",
+    "group_norm_backward",
+    "group_norm_backward_numpy",
+    "group_norm_forward",
+    "group_norm_forward_numpy",
     "im2col",
     "im2col_numpy",
     "max_pool2d_backward",
@@ -86,6 +100,10 @@ __all__ = [
     "normalize_backward_numpy",
     "normalize_forward",
     "normalize_forward_numpy",
+    "silu_backward",
+    "silu_backward_numpy",
+    "silu_forward",
+    "silu_forward_numpy",
     "upsample_bilinear2d_backward",
     "upsample_bilinear2d_backward_numpy",
     "upsample_bilinear2d_forward",

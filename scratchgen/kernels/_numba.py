@@ -7,6 +7,7 @@ run as plain Python: ``njit`` returns the function unchanged and ``prange`` is
 ``range``.
 """
 import os
+import types
 
 import numba
 import numpy as np
@@ -21,6 +22,35 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 njit = numba.njit
 prange = numba.prange
+
+
+# Below this many elements a serial kernel beats waking the thread pool (~60 us per launch).
+PARALLEL_MIN_SIZE = 1 << 15
+
+
+def _renamed(fn, suffix):
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    return copy
+
+
+def serial_and_parallel(loop):
+    """Compile ``loop`` (a function whose outer loop is a ``prange``) twice, serial and parallel.
+
+    The returned function runs the parallel version when its first argument has at least
+    PARALLEL_MIN_SIZE elements and the serial one otherwise.
+    """
+    # Numba's on-disk cache keys a function by its qualified name and signature, not by its
+    # compile options, so each version is compiled from a copy with its own name.
+    serial = njit(cache=True)(_renamed(loop, "_serial"))
+    parallel = njit(parallel=True, cache=True)(_renamed(loop, "_parallel"))
+
+    def launch(*args):
+        return (parallel if args[0].size >= PARALLEL_MIN_SIZE else serial)(*args)
+
+    launch.__name__ = launch.__qualname__ = loop.__name__
+    launch.__doc__ = loop.__doc__
+    return launch
 
 
 def kernel_array(a):

@@ -111,6 +111,10 @@ def _unfold_kernel(image, cols, kernel_size, stride, padding, dilation, grid, fo
                 w_offset = j * dilation[1] - padding[1]
                 ow_lo, ow_hi = in_bounds_positions(w_offset, stride[1], width, grid_w)
                 row = cols[(c * kernel_h + i) * kernel_w + j]
+                if not fold and (oh_lo > 0 or oh_hi < grid_h or ow_lo > 0 or ow_hi < grid_w):
+                    # This tap reads padding at some positions: zero this image's stretch of the
+                    # row first (in cache, cheaper than zero-filling all of cols beforehand).
+                    row[n * grid_h * grid_w:(n + 1) * grid_h * grid_w] = 0
                 for oh in range(oh_lo, oh_hi):
                     line = image[n, c, oh * stride[0] + h_offset]
                     row_start = (n * grid_h + oh) * grid_w
@@ -128,8 +132,8 @@ def _unfold_kernel(image, cols, kernel_size, stride, padding, dilation, grid, fo
 def _im2col(x, window, grid):
     n_images, channels = x.shape[:2]
     kernel_h, kernel_w = window.kernel_size
-    # Zero-filled, since the kernel skips taps that land in the padding.
-    cols = np.zeros((channels * kernel_h * kernel_w, n_images * grid[0] * grid[1]), dtype=x.dtype)
+    # The kernel writes every entry (zeros where a tap lands in the padding).
+    cols = np.empty((channels * kernel_h * kernel_w, n_images * grid[0] * grid[1]), dtype=x.dtype)
     _unfold_kernel(kernel_array(x), cols, *window, tuple(grid), False)
     return cols
 
@@ -168,20 +172,45 @@ def _images_first(channel_rows, n_images, grid):
     return np.ascontiguousarray(images.transpose(1, 0, 2, 3))
 
 
-def _gemm_conv(x, w, groups, window, grid):
-    cols = _im2col(x, window, grid)
+def _gemm_conv(cols, w, groups, window, grid):
     y = _by_group(w.reshape(w.shape[0], -1), groups) @ _by_group(cols, groups)
-    return _images_first(y.reshape(w.shape[0], -1), x.shape[0], grid)
+    return _images_first(y.reshape(w.shape[0], -1), cols.shape[1] // (grid[0] * grid[1]), grid)
+
+
+def _flipped_window(window):
+    """The window of the stride-1 convolution whose output is the input gradient, or None.
+
+    With stride 1, dx[h] = sum_i g[h + p - i d] w[i]: a convolution of grad_y with the kernel
+    flipped, padded by d (K - 1) - p, which must not be negative.
+    """
+    if window.stride != (1, 1):
+        return None
+    padding = tuple(d * (k - 1) - p for k, p, d in zip(window.kernel_size, window.padding, window.dilation))
+    return window._replace(padding=padding) if min(padding) >= 0 else None
+
+
+def _flipped_weight(w, groups):
+    """(G*Cout/G, Cin/G, KH, KW) -> (G*Cin/G, Cout/G, KH, KW), in- and output channels swapped, taps reversed."""
+    by_group = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
+    flipped = by_group.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    return flipped.reshape(groups * w.shape[1], w.shape[0] // groups, *w.shape[2:])
 
 
 def _gemm_input_grad(grad_y, w, groups, window, x_shape):
+    flipped = _flipped_window(window)
+    if (flipped is not None and w.shape[0] < w.shape[1] * groups
+            and _conv_grid(grad_y.shape[2:], flipped) == tuple(x_shape[2:])):
+        # Fewer output than input channels: unfolding grad_y (Cout*KH*KW rows) for a convolution
+        # with the flipped kernel moves less memory than col2im of Cin*KH*KW rows, and its GEMM
+        # sums over Cout*KH*KW instead of Cout.
+        return _gemm_conv(_im2col(grad_y, flipped, x_shape[2:]), _flipped_weight(w, groups), groups, flipped,
+                          x_shape[2:])
     w_t = _by_group(w.reshape(w.shape[0], -1), groups).transpose(0, 2, 1)
     dcols = w_t @ _by_group(_channels_first(grad_y), groups)
     return _col2im(dcols.reshape(-1, dcols.shape[2]), x_shape, window, grad_y.shape[2:])
 
 
-def _gemm_weight_grad(grad_y, x, groups, window, w_shape):
-    cols = _im2col(x, window, grad_y.shape[2:])
+def _gemm_weight_grad(grad_y, cols, groups, window, w_shape):
     dw = _by_group(_channels_first(grad_y), groups) @ _by_group(cols, groups).transpose(0, 2, 1)
     return dw.reshape(w_shape)
 
@@ -252,14 +281,13 @@ def col2im_numpy(cols, x_shape, kernel_size, stride, padding, dilation):
     return _col2im_numpy(cols, x_shape, window, _conv_grid(x_shape[2:], window))
 
 
-def _naive_conv(x, w, groups, window, grid):
-    padded = _pad(x, window.padding)
+def _naive_conv(padded, w, groups, window, grid):
     w_by_group = w.reshape(groups, -1, *w.shape[1:])
-    y = np.zeros((x.shape[0], groups, w_by_group.shape[1], *grid), dtype=np.result_type(x, w))
+    y = np.zeros((padded.shape[0], groups, w_by_group.shape[1], *grid), dtype=np.result_type(padded, w))
     for i, j in np.ndindex(*window.kernel_size):
         taps = _by_group_nchw(_tap_view(padded, i, j, window.stride, window.dilation, grid), groups)
         y += np.einsum("ngchw,goc->ngohw", taps, w_by_group[..., i, j])
-    return y.reshape(x.shape[0], -1, *grid)
+    return y.reshape(padded.shape[0], -1, *grid)
 
 
 def _naive_input_grad(grad_y, w, groups, window, x_shape):
@@ -273,10 +301,9 @@ def _naive_input_grad(grad_y, w, groups, window, x_shape):
     return _sum_into_taps(x_shape, window, grad_y.shape[2:], np.result_type(grad_y, w), tap_values)
 
 
-def _naive_weight_grad(grad_y, x, groups, window, w_shape):
-    padded = _pad(x, window.padding)
+def _naive_weight_grad(grad_y, padded, groups, window, w_shape):
     grad_by_group = _by_group_nchw(grad_y, groups)
-    dw = np.empty((groups, w_shape[0] // groups, *w_shape[1:]), dtype=np.result_type(grad_y, x))
+    dw = np.empty((groups, w_shape[0] // groups, *w_shape[1:]), dtype=np.result_type(grad_y, padded))
     for i, j in np.ndindex(*window.kernel_size):
         taps = _tap_view(padded, i, j, window.stride, window.dilation, grad_y.shape[2:])
         dw[..., i, j] = np.einsum("ngohw,ngchw->goc", grad_by_group, _by_group_nchw(taps, groups))
@@ -287,15 +314,22 @@ def _naive_weight_grad(grad_y, x, groups, window, w_shape):
 
 
 class _ConvProducts(NamedTuple):
-    """The three products every layer below is assembled from."""
+    """The three products every layer below is assembled from.
 
-    conv: Callable  # (x, w, groups, window, grid) -> y
+    The image enters the convolution and the weight gradient only through ``unfold`` (im2col
+    columns on the fast path, the padded image for the twin), so a layer that needs both
+    products of one image unfolds it once.
+    """
+
+    unfold: Callable  # (x, window, grid) -> the unfolded image
+    conv: Callable  # (unfolded x, w, groups, window, grid) -> y
     input_grad: Callable  # (grad_y, w, groups, window, x_shape) -> dx
-    weight_grad: Callable  # (grad_y, x, groups, window, w_shape) -> dw
+    weight_grad: Callable  # (grad_y, unfolded x, groups, window, w_shape) -> dw
 
 
-_GEMM = _ConvProducts(_gemm_conv, _gemm_input_grad, _gemm_weight_grad)
-_NAIVE = _ConvProducts(_naive_conv, _naive_input_grad, _naive_weight_grad)
+_GEMM = _ConvProducts(_im2col, _gemm_conv, _gemm_input_grad, _gemm_weight_grad)
+_NAIVE = _ConvProducts(lambda x, window, grid: _pad(x, window.padding), _naive_conv, _naive_input_grad,
+                       _naive_weight_grad)
 
 
 def _add_bias(y, b):
@@ -310,13 +344,16 @@ def _bias_grad(grad_y):
 
 def _conv2d_forward(products, x, w, b, stride, padding, dilation, groups):
     window = _Window(w.shape[2:], stride, padding, dilation)
-    return _add_bias(products.conv(x, w, groups, window, _conv_grid(x.shape[2:], window)), b)
+    grid = _conv_grid(x.shape[2:], window)
+    return _add_bias(products.conv(products.unfold(x, window, grid), w, groups, window, grid), b)
 
 
-def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups):
+def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw):
     window = _Window(w.shape[2:], stride, padding, dilation)
-    dx = products.input_grad(grad_y, w, groups, window, x.shape)
-    dw = products.weight_grad(grad_y, x, groups, window, w.shape)
+    dx = products.input_grad(grad_y, w, groups, window, x.shape) if need_dx else None
+    dw = None
+    if need_dw:
+        dw = products.weight_grad(grad_y, products.unfold(x, window, grad_y.shape[2:]), groups, window, w.shape)
     return dx, dw, _bias_grad(grad_y)
 
 
@@ -327,13 +364,16 @@ def _conv_transpose2d_forward(products, x, w, b, stride, padding, output_padding
     return _add_bias(products.input_grad(x, w, groups, window, y_shape), b)
 
 
-def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_padding, dilation, groups):
+def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_padding, dilation, groups,
+                               need_dx, need_dw):
     window = _Window(w.shape[2:], stride, padding, dilation)
     expected_hw = _transposed_conv_image_hw(x.shape[2:], window, output_padding)
     if grad_y.shape[2:] != expected_hw:
         raise ValueError(f"grad_y has spatial shape {grad_y.shape[2:]}, the forward output had {expected_hw}")
-    dx = products.conv(grad_y, w, groups, window, x.shape[2:])
-    dw = products.weight_grad(x, grad_y, groups, window, w.shape)
+    # Both gradients read grad_y unfolded on the input's grid: unfold it once.
+    unfolded = products.unfold(grad_y, window, x.shape[2:]) if need_dx or need_dw else None
+    dx = products.conv(unfolded, w, groups, window, x.shape[2:]) if need_dx else None
+    dw = products.weight_grad(x, unfolded, groups, window, w.shape) if need_dw else None
     return dx, dw, _bias_grad(grad_y)
 
 
@@ -342,9 +382,12 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     return _conv2d_forward(_GEMM, x, w, b, stride, padding, dilation, groups)
 
 
-def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups):
-    """Gradients (dx, dw, db) of conv2d_forward given grad_y (N, Cout, OH, OW)."""
-    return _conv2d_backward(_GEMM, grad_y, x, w, stride, padding, dilation, groups)
+def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, need_dx=True, need_dw=True):
+    """Gradients (dx, dw, db) of conv2d_forward given grad_y (N, Cout, OH, OW).
+
+    dx or dw is None, and not computed, when ``need_dx`` or ``need_dw`` is false.
+    """
+    return _conv2d_backward(_GEMM, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):
@@ -355,9 +398,11 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation,
     return _conv_transpose2d_forward(_GEMM, x, w, b, stride, padding, output_padding, dilation, groups)
 
 
-def conv_transpose2d_backward(grad_y, x, w, stride, padding, output_padding, dilation, groups):
-    """Gradients (dx, dw, db) of conv_transpose2d_forward given grad_y."""
-    return _conv_transpose2d_backward(_GEMM, grad_y, x, w, stride, padding, output_padding, dilation, groups)
+def conv_transpose2d_backward(grad_y, x, w, stride, padding, output_padding, dilation, groups, need_dx=True,
+                              need_dw=True):
+    """Gradients (dx, dw, db) of conv_transpose2d_forward given grad_y; see conv2d_backward for the flags."""
+    return _conv_transpose2d_backward(_GEMM, grad_y, x, w, stride, padding, output_padding, dilation, groups,
+                                      need_dx, need_dw)
 
 
 def conv2d_forward_numpy(x, w, b, stride, padding, dilation, groups):
@@ -365,9 +410,9 @@ def conv2d_forward_numpy(x, w, b, stride, padding, dilation, groups):
     return _conv2d_forward(_NAIVE, x, w, b, stride, padding, dilation, groups)
 
 
-def conv2d_backward_numpy(grad_y, x, w, stride, padding, dilation, groups):
+def conv2d_backward_numpy(grad_y, x, w, stride, padding, dilation, groups, need_dx=True, need_dw=True):
     """Plain-NumPy twin of conv2d_backward."""
-    return _conv2d_backward(_NAIVE, grad_y, x, w, stride, padding, dilation, groups)
+    return _conv2d_backward(_NAIVE, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
 
 
 def conv_transpose2d_forward_numpy(x, w, b, stride, padding, output_padding, dilation, groups):
@@ -375,6 +420,8 @@ def conv_transpose2d_forward_numpy(x, w, b, stride, padding, output_padding, dil
     return _conv_transpose2d_forward(_NAIVE, x, w, b, stride, padding, output_padding, dilation, groups)
 
 
-def conv_transpose2d_backward_numpy(grad_y, x, w, stride, padding, output_padding, dilation, groups):
+def conv_transpose2d_backward_numpy(grad_y, x, w, stride, padding, output_padding, dilation, groups,
+                                    need_dx=True, need_dw=True):
     """Plain-NumPy twin of conv_transpose2d_backward."""
-    return _conv_transpose2d_backward(_NAIVE, grad_y, x, w, stride, padding, output_padding, dilation, groups)
+    return _conv_transpose2d_backward(_NAIVE, grad_y, x, w, stride, padding, output_padding, dilation, groups,
+                                      need_dx, need_dw)

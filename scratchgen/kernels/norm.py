@@ -9,6 +9,12 @@ normalizes each b over axes 0 and 2 together, so per-b vectors have shape (B,):
 
 The caller picks eps (rstd = 1 / sqrt(var + eps)) and applies any affine
 transform.  Sums are accumulated in float64; results keep the input dtype.
+
+Group norm, the normalization of the diffusion UNet, also has fused kernels that
+apply the affine transform in the same pass and, backwards, produce dx and the
+per-channel weight and bias gradients from two sweeps over the data; they view
+the input as x4 of shape (N, G, C/G, M) and keep per-(sample, group) mean and
+rstd in float64.
 """
 import numpy as np
 
@@ -96,6 +102,90 @@ def normalize_backward(grad_xhat3, xhat3, rstd):
     return dx3
 
 
+@njit(parallel=True, fastmath=_REDUCTION_MATH, cache=True)
+def _group_norm_forward_kernel(x4, weight, bias, eps, y4, mean, rstd):
+    n_images, groups, group_channels, inner = x4.shape
+    count = group_channels * inner
+    for s in prange(n_images * groups):
+        n, g = s // groups, s % groups
+        total = np.float64(0)
+        for c in range(group_channels):
+            for m in range(inner):
+                total += x4[n, g, c, m]
+        mu = total / count
+        squares = np.float64(0)
+        for c in range(group_channels):
+            for m in range(inner):
+                centred = x4[n, g, c, m] - mu
+                squares += centred * centred
+        r = 1.0 / np.sqrt(squares / count + eps)
+        mean[n, g], rstd[n, g] = mu, r
+        for c in range(group_channels):
+            # y = (x - mu) r w + b = x a + (b - mu a) with a = r w
+            scale = r * weight[g * group_channels + c]
+            shift = bias[g * group_channels + c] - mu * scale
+            for m in range(inner):
+                y4[n, g, c, m] = x4[n, g, c, m] * scale + shift
+
+
+@njit(parallel=True, fastmath=_REDUCTION_MATH, cache=True)
+def _group_norm_backward_kernel(grad4, x4, mean, rstd, weight, dx4, dweight_nc, dbias_nc):
+    n_images, groups, group_channels, inner = x4.shape
+    count = group_channels * inner
+    for s in prange(n_images * groups):
+        n, g = s // groups, s % groups
+        mu, r = mean[n, g], rstd[n, g]
+        grad_xhat_total = np.float64(0)  # sum of dL/dxhat = g w
+        grad_xhat_xhat_total = np.float64(0)  # sum of dL/dxhat * xhat
+        for c in range(group_channels):
+            channel = g * group_channels + c
+            grad_sum = np.float64(0)
+            grad_x_sum = np.float64(0)
+            for m in range(inner):
+                grad_sum += grad4[n, g, c, m]
+                grad_x_sum += grad4[n, g, c, m] * np.float64(x4[n, g, c, m])
+            grad_xhat_sum = (grad_x_sum - mu * grad_sum) * r  # sum of g xhat over this channel's pixels
+            dbias_nc[n, channel] = grad_sum
+            dweight_nc[n, channel] = grad_xhat_sum
+            grad_xhat_total += weight[channel] * grad_sum
+            grad_xhat_xhat_total += weight[channel] * grad_xhat_sum
+        grad_xhat_mean = grad_xhat_total / count
+        grad_xhat_xhat_mean = grad_xhat_xhat_total / count
+        for c in range(group_channels):
+            w = weight[g * group_channels + c]
+            for m in range(inner):
+                xhat = (x4[n, g, c, m] - mu) * r
+                dx4[n, g, c, m] = r * (grad4[n, g, c, m] * w - grad_xhat_mean - xhat * grad_xhat_xhat_mean)
+
+
+def group_norm_forward(x4, weight, bias, eps):
+    """y = (x - mean) rstd weight[c] + bias[c] per (sample, group) of x4 (N, G, C/G, M).
+
+    Returns y (dtype of x4) and the float64 mean and rstd, each (N, G).
+    """
+    y4 = np.empty(x4.shape, dtype=x4.dtype)
+    mean = np.empty(x4.shape[:2])
+    rstd = np.empty(x4.shape[:2])
+    _group_norm_forward_kernel(kernel_array(x4), kernel_array(weight.astype(x4.dtype, copy=False)),
+                               kernel_array(bias.astype(x4.dtype, copy=False)), float(eps), y4, mean, rstd)
+    return y4, mean, rstd
+
+
+def group_norm_backward(grad_y4, x4, mean, rstd, weight):
+    """(dx, dweight, dbias) of group_norm_forward, from its saved mean and rstd.
+
+    With xhat = (x - mean) rstd and gx = g w:  dx = rstd (gx - mean(gx) - xhat mean(gx xhat)),
+    dweight = sum of g xhat and dbias = sum of g over samples and pixels.
+    """
+    n_images, channels = x4.shape[0], x4.shape[1] * x4.shape[2]
+    dx4 = np.empty(x4.shape, dtype=x4.dtype)
+    dweight_nc = np.empty((n_images, channels))
+    dbias_nc = np.empty((n_images, channels))
+    _group_norm_backward_kernel(kernel_array(grad_y4), kernel_array(x4), kernel_array(mean), kernel_array(rstd),
+                                kernel_array(weight.astype(x4.dtype, copy=False)), dx4, dweight_nc, dbias_nc)
+    return dx4, dweight_nc.sum(axis=0).astype(x4.dtype), dbias_nc.sum(axis=0).astype(x4.dtype)
+
+
 def _per_set(v):
     """Broadcast a per-b vector (B,) against (A, B, M)."""
     return v[None, :, None]
@@ -120,3 +210,32 @@ def normalize_backward_numpy(grad_xhat3, xhat3, rstd):
     grad_xhat_mean = (grad_xhat3 * xhat3).mean(axis=(0, 2), keepdims=True)
     dx3 = _per_set(rstd) * (grad_xhat3 - grad_mean - xhat3 * grad_xhat_mean)
     return dx3.astype(grad_xhat3.dtype, copy=False)
+
+
+def _per_group_channel(v, x4):
+    """A per-channel vector (C,) broadcast against x4 (N, G, C/G, M)."""
+    return v.reshape(1, x4.shape[1], x4.shape[2], 1)
+
+
+def group_norm_forward_numpy(x4, weight, bias, eps):
+    """Plain-NumPy twin of group_norm_forward."""
+    x64 = x4.astype(np.float64)
+    mean = x64.mean(axis=(2, 3))
+    var = ((x64 - mean[:, :, None, None]) ** 2).mean(axis=(2, 3))
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x64 - mean[:, :, None, None]) * rstd[:, :, None, None]
+    y4 = xhat * _per_group_channel(weight, x4) + _per_group_channel(bias, x4)
+    return y4.astype(x4.dtype), mean, rstd
+
+
+def group_norm_backward_numpy(grad_y4, x4, mean, rstd, weight):
+    """Plain-NumPy twin of group_norm_backward."""
+    g64 = grad_y4.astype(np.float64)
+    xhat = (x4.astype(np.float64) - mean[:, :, None, None]) * rstd[:, :, None, None]
+    dweight = (g64 * xhat).sum(axis=(0, 3)).reshape(-1)
+    dbias = g64.sum(axis=(0, 3)).reshape(-1)
+    grad_xhat = g64 * _per_group_channel(weight.astype(np.float64), x4)
+    grad_xhat_mean = grad_xhat.mean(axis=(2, 3), keepdims=True)
+    grad_xhat_xhat_mean = (grad_xhat * xhat).mean(axis=(2, 3), keepdims=True)
+    dx4 = rstd[:, :, None, None] * (grad_xhat - grad_xhat_mean - xhat * grad_xhat_xhat_mean)
+    return dx4.astype(x4.dtype), dweight.astype(x4.dtype), dbias.astype(x4.dtype)

@@ -18,6 +18,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from .. import kernels
 from ..autograd.tensor import Tensor
 from ..nn.serialization import check_state_dict
 
@@ -231,16 +232,9 @@ class Adam(Optimizer):
                 param *= 1 - lr * weight_decay
             else:
                 grad = grad + weight_decay * param
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
         # The moments start at zero, so early on they underestimate E[g] and E[g^2] by the
-        # factors 1 - beta^t; dividing by them removes that bias.
-        step_size = lr / (1 - beta1 ** step)
-        denominator = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step) + eps
-        param -= step_size * (exp_avg / denominator)
+        # factors 1 - beta^t; dividing by them removes that bias. One fused pass (kernels.optim).
+        kernels.adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], lr, beta1, beta2, eps, step)
 
 
 class AdamW(Adam):

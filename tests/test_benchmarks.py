@@ -1,0 +1,43 @@
+"""The benchmark workloads run and compute what their PyTorch twins compute (no timing here).
+
+Each scratchgen workload is built at its real shapes (the DDPM ones at a smaller batch, to keep
+the suite fast) and runs one step; with PyTorch installed, the twin built from the same weights
+and inputs must give the same first loss, as ``benchmarks/run.py --compare torch`` checks.
+"""
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import run  # noqa: E402
+import workloads  # noqa: E402
+
+SMALLER = {"ddpm_unet": dict(batch=4), "ddpm_sample": dict(batch=4)}
+
+
+@pytest.mark.parametrize("name", workloads.NAMES)
+def test_workload_step_gives_a_finite_loss(name):
+    workload = workloads.build(name, **SMALLER.get(name, {}))
+    assert math.isfinite(workload.step())
+
+
+@pytest.mark.parametrize("name", workloads.NAMES)
+def test_workload_loss_agrees_with_pytorch(name):
+    pytest.importorskip("torch")
+    import torch_workloads
+
+    workload = workloads.build(name, **SMALLER.get(name, {}))
+    torch_step = torch_workloads.twin(workload)
+    ours, theirs = workload.step(), torch_step()
+    assert run.losses_agree(ours, theirs), (ours, theirs)
+    # The second step agrees too, so both optimizers made the same update.
+    ours, theirs = workload.step(), torch_step()
+    assert run.losses_agree(ours, theirs), (ours, theirs)
+
+
+def test_percentile_interpolates():
+    assert run.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert run.percentile([0.0, 10.0], 10) == pytest.approx(1.0)
