@@ -94,20 +94,41 @@ def _vae(workload, model_class):
     return _training_step(optimizer, loss)
 
 
+class Generator(nn.Module):
+    """scratchgen.models.gan.MLPGenerator, module for module."""
+
+    def __init__(self):
+        super().__init__()
+        layers, width = [], 64
+        for out in (128, 256, 512, 1024):
+            layers += [nn.Linear(width, out), nn.BatchNorm1d(out), nn.ReLU()]
+            width = out
+        self.net = nn.Sequential(*layers, nn.Linear(width, 784), nn.Sigmoid())
+
+    def forward(self, z):
+        return self.net(z).reshape(-1, 1, 28, 28)
+
+
+class Discriminator(nn.Module):
+    """scratchgen.models.gan.MLPDiscriminator, module for module."""
+
+    def __init__(self):
+        super().__init__()
+        layers, width = [nn.Flatten()], 784
+        for out in (512, 256, 128):
+            layers += [nn.Linear(width, out), nn.LeakyReLU(0.2)]
+            width = out
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def forward(self, images):
+        return self.net(images).reshape(-1)
+
+
 def _gan(workload):
-    layers, width = [], 64
-    for out in (128, 256, 512, 1024):
-        layers += [nn.Linear(width, out), nn.BatchNorm1d(out), nn.ReLU()]
-        width = out
-    generator = _copy_weights(nn.Sequential(*layers, nn.Linear(width, 784), nn.Sigmoid()),
-                              workload.modules["generator"])
-    layers, width = [], 784
-    for out in (512, 256, 128):
-        layers += [nn.Linear(width, out), nn.LeakyReLU(0.2)]
-        width = out
-    discriminator = _copy_weights(nn.Sequential(*layers, nn.Linear(width, 1)), workload.modules["discriminator"])
+    generator = _copy_weights(Generator(), workload.modules["generator"])
+    discriminator = _copy_weights(Discriminator(), workload.modules["discriminator"])
     real, z = (torch.from_numpy(workload.inputs[key]) for key in ("real", "z"))
-    ones, zeros = torch.ones(len(real), 1), torch.zeros(len(real), 1)
+    ones, zeros = torch.ones(len(real)), torch.zeros(len(real))
     opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
@@ -139,45 +160,56 @@ class ResBlock(nn.Module):
         super().__init__()
         self.norm1 = nn.GroupNorm(8, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.temb_proj = nn.Linear(temb_dim, cout)
+        self.time = nn.Linear(temb_dim, cout)
         self.norm2 = nn.GroupNorm(8, cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, temb):
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.temb_proj(F.silu(temb))[:, :, None, None]
+        h = h + self.time(F.silu(temb))[:, :, None, None]
         h = self.conv2(F.silu(self.norm2(h)))
         return h + self.skip(x)
 
 
-class UNet(nn.Module):
+class TimeEmbedding(nn.Module):
     def __init__(self):
         super().__init__()
-        self.time_mlp = nn.Sequential(nn.Linear(32, 128), nn.SiLU(), nn.Linear(128, 128))
+        self.mlp = nn.Sequential(nn.Linear(32, 128), nn.SiLU(), nn.Linear(128, 128))
+
+    def forward(self, t):
+        return self.mlp(sinusoidal_embedding(t))
+
+
+class UNet(nn.Module):
+    """scratchgen.models.unet.UNet with widths (32, 64), module for module."""
+
+    def __init__(self):
+        super().__init__()
+        self.time_embedding = TimeEmbedding()
         self.stem = nn.Conv2d(1, 32, 3, padding=1)
         self.down1 = ResBlock(32, 32)
         self.downsample1 = nn.Conv2d(32, 32, 3, stride=2, padding=1)
         self.down2 = ResBlock(32, 64)
         self.downsample2 = nn.Conv2d(64, 64, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(64, 64)
-        self.mid2 = ResBlock(64, 64)
-        self.upconv2 = nn.Conv2d(64, 64, 3, padding=1)
+        self.middle1 = ResBlock(64, 64)
+        self.middle2 = ResBlock(64, 64)
+        self.upsample2 = nn.Conv2d(64, 64, 3, padding=1)
         self.up2 = ResBlock(128, 64)
-        self.upconv1 = nn.Conv2d(64, 64, 3, padding=1)
+        self.upsample1 = nn.Conv2d(64, 64, 3, padding=1)
         self.up1 = ResBlock(96, 32)
         self.out_norm = nn.GroupNorm(8, 32)
         self.out_conv = nn.Conv2d(32, 1, 3, padding=1)
 
     def forward(self, x, t):
-        temb = self.time_mlp(sinusoidal_embedding(t))
+        temb = self.time_embedding(t)
         h = self.stem(x)
         skip1 = self.down1(h, temb)
         skip2 = self.down2(self.downsample1(skip1), temb)
-        h = self.mid2(self.mid1(self.downsample2(skip2), temb), temb)
-        h = self.upconv2(F.interpolate(h, scale_factor=2, mode="nearest"))
+        h = self.middle2(self.middle1(self.downsample2(skip2), temb), temb)
+        h = self.upsample2(F.interpolate(h, scale_factor=2, mode="nearest"))
         h = self.up2(torch.cat([h, skip2], dim=1), temb)
-        h = self.upconv1(F.interpolate(h, scale_factor=2, mode="nearest"))
+        h = self.upsample1(F.interpolate(h, scale_factor=2, mode="nearest"))
         h = self.up1(torch.cat([h, skip1], dim=1), temb)
         return self.out_conv(F.silu(self.out_norm(h)))
 

@@ -16,6 +16,9 @@ import numpy as np
 import scratchgen as sg
 import scratchgen.nn as nn
 import scratchgen.nn.functional as F
+from scratchgen.models.ddpm import Diffusion, NoiseSchedule
+from scratchgen.models.gan import MLPDiscriminator, MLPGenerator, discriminator_loss, generator_loss
+from scratchgen.models.unet import UNet
 from scratchgen.optim import Adam
 
 NAMES = ("vae_mlp", "gan_mlp", "vae_conv", "ddpm_unet", "ddpm_sample", "conv2d", "conv_transpose2d",
@@ -125,30 +128,11 @@ def vae_conv(seed=0):
 
 
 # ------------------------------------------------------------------------------------------ GAN
-def gan_generator(z_dim=64):
-    """z, four Linear+BatchNorm1d+ReLU blocks (128, 256, 512, 1024), Linear(1024,784), Sigmoid."""
-    layers, width = [], z_dim
-    for out in (128, 256, 512, 1024):
-        layers += [nn.Linear(width, out), nn.BatchNorm1d(out), nn.ReLU()]
-        width = out
-    return nn.Sequential(*layers, nn.Linear(width, 784), nn.Sigmoid())
-
-
-def gan_discriminator():
-    """Three Linear+LeakyReLU(0.2) blocks (512, 256, 128), Linear(128,1) giving a logit."""
-    layers, width = [], 784
-    for out in (512, 256, 128):
-        layers += [nn.Linear(width, out), nn.LeakyReLU(0.2)]
-        width = out
-    return nn.Sequential(*layers, nn.Linear(width, 1))
-
-
 def gan_mlp(seed=0, batch=128):
     sg.manual_seed(seed)
-    generator, discriminator = gan_generator(), gan_discriminator()
+    generator, discriminator = MLPGenerator(), MLPDiscriminator()  # the source material's layout
     rng = np.random.default_rng(seed)
     real, z = _uniform(rng, batch, 784), _normal(rng, batch, 64)
-    ones, zeros = np.ones((batch, 1), np.float32), np.zeros((batch, 1), np.float32)
     opt_g = Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
@@ -156,12 +140,11 @@ def gan_mlp(seed=0, batch=128):
         """One discriminator update on real and detached fake images, then one generator update."""
         opt_d.zero_grad()
         fake = generator(z)
-        d_loss = (F.binary_cross_entropy_with_logits(discriminator(real), ones)
-                  + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), zeros))
+        d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad()
-        g_loss = F.binary_cross_entropy_with_logits(discriminator(fake), ones)  # non-saturating
+        g_loss = generator_loss(discriminator(fake), "non_saturating")
         g_loss.backward()
         opt_g.step()
         return d_loss.item() + g_loss.item()
@@ -171,82 +154,14 @@ def gan_mlp(seed=0, batch=128):
 
 
 # ------------------------------------------------------------------------------------------ DDPM
-def sinusoidal_embedding(t, dim=32):
-    """[sin(t w_k), cos(t w_k)] with w_k = 10000^(-k/(dim/2)), k < dim/2 (Vaswani et al.), float32."""
-    half = dim // 2
-    frequencies = np.exp(-math.log(10000.0) * np.arange(half) / half)
-    angles = np.asarray(t, dtype=np.float64)[:, None] * frequencies[None, :]
-    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype(np.float32)
-
-
-class ResBlock(nn.Module):
-    """GroupNorm, SiLU, Conv3x3; + Linear(SiLU(temb)) per channel; GroupNorm, SiLU, Conv3x3; + skip."""
-
-    def __init__(self, cin, cout, temb_dim=128):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(8, cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.temb_proj = nn.Linear(temb_dim, cout)
-        self.norm2 = nn.GroupNorm(8, cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
-
-    def forward(self, x, temb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.temb_proj(F.silu(temb)).reshape(temb.shape[0], -1, 1, 1)
-        h = self.conv2(F.silu(self.norm2(h)))
-        return h + self.skip(x)
-
-
-class UNet(nn.Module):
-    """The small DDPM UNet of BENCHMARKS.md: 28x28 -> 14x14 -> 7x7 and back, with skips at 28 and 14."""
-
-    def __init__(self):
-        super().__init__()
-        self.time_mlp = nn.Sequential(nn.Linear(32, 128), nn.SiLU(), nn.Linear(128, 128))
-        self.stem = nn.Conv2d(1, 32, 3, padding=1)
-        self.down1 = ResBlock(32, 32)
-        self.downsample1 = nn.Conv2d(32, 32, 3, stride=2, padding=1)
-        self.down2 = ResBlock(32, 64)
-        self.downsample2 = nn.Conv2d(64, 64, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(64, 64)
-        self.mid2 = ResBlock(64, 64)
-        self.upconv2 = nn.Conv2d(64, 64, 3, padding=1)
-        self.up2 = ResBlock(128, 64)
-        self.upconv1 = nn.Conv2d(64, 64, 3, padding=1)
-        self.up1 = ResBlock(96, 32)
-        self.out_norm = nn.GroupNorm(8, 32)
-        self.out_conv = nn.Conv2d(32, 1, 3, padding=1)
-
-    def forward(self, x, t):
-        temb = self.time_mlp(sinusoidal_embedding(t))
-        h = self.stem(x)
-        skip1 = self.down1(h, temb)
-        skip2 = self.down2(self.downsample1(skip1), temb)
-        h = self.mid2(self.mid1(self.downsample2(skip2), temb), temb)
-        h = self.upconv2(F.upsample_nearest2d(h, 2))
-        h = self.up2(sg.concatenate([h, skip2], axis=1), temb)
-        h = self.upconv1(F.upsample_nearest2d(h, 2))
-        h = self.up1(sg.concatenate([h, skip1], axis=1), temb)
-        return self.out_conv(F.silu(self.out_norm(h)))
-
-
-def ddpm_schedule(steps=1000):
-    """Linear betas from 1e-4 to 0.02 and the cumulative products alpha_bar_t = prod_{s<=t} (1 - beta_s)."""
-    betas = np.linspace(1e-4, 0.02, steps)
-    return betas, np.cumprod(1.0 - betas)
-
-
 def ddpm_unet(seed=0, batch=64):
     sg.manual_seed(seed)
     model = UNet()
-    betas, alpha_bars = ddpm_schedule()
+    schedule = NoiseSchedule(1000, "linear")
     rng = np.random.default_rng(seed)
     x0, noise = _uniform(rng, batch, 1, 28, 28), _normal(rng, batch, 1, 28, 28)
-    t = rng.integers(0, len(betas), size=batch)
-    # q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise
-    abar = alpha_bars[t].reshape(-1, 1, 1, 1)
-    x_t = (np.sqrt(abar) * x0 + np.sqrt(1 - abar) * noise).astype(np.float32)
+    t = rng.integers(0, schedule.timesteps, size=batch)
+    x_t = Diffusion(model, schedule).q_sample(x0, t, noise)
     optimizer = Adam(model.parameters(), lr=2e-4)
 
     def loss():
@@ -259,11 +174,11 @@ def ddpm_unet(seed=0, batch=64):
 def ddpm_sample(seed=0, batch=64, timestep=500):
     sg.manual_seed(seed)
     model = UNet()
-    betas, alpha_bars = ddpm_schedule()
+    schedule = NoiseSchedule(1000, "linear")
     rng = np.random.default_rng(seed)
     x_t, z = _normal(rng, batch, 1, 28, 28), _normal(rng, batch, 1, 28, 28)
     t = np.full(batch, timestep)
-    beta, abar = betas[timestep], alpha_bars[timestep]
+    beta, abar = schedule.betas[timestep], schedule.alpha_bars[timestep]
     constants = dict(scale=1 / math.sqrt(1 - beta), eps_scale=beta / math.sqrt(1 - abar), sigma=math.sqrt(beta))
 
     def step():
