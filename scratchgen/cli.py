@@ -207,8 +207,7 @@ def reconstruct(args: argparse.Namespace) -> int:
     if config["model"] == "vae":
         # interpolate between pairs of test images of different digits
         rows = []
-        pairs = [(0, int(np.flatnonzero(labels != labels[0])[0]))] + [(2 * i + 1, 2 * i + 2) for i in range(1, 5)]
-        for a, b in pairs:
+        for a, b in runs.interpolation_pairs(labels):
             rows.append(np.concatenate([x[a][None], model.interpolate(x[a], x[b], 10), x[b][None]]))
         p = os.path.join(args.run_dir, "interpolation.png")
         fig.image_grid(p, np.concatenate(rows), ncols=12,

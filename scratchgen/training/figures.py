@@ -79,10 +79,10 @@ def loss_curve(path, log_records: list[dict], title: str = "Training loss") -> s
     evals = [r for r in log_records if r.get("event") == "eval" and "loss" in r]
     series = {}
     if train:
-        series["train (running mean)"] = ([r["step"] for r in train], [r["loss"] for r in train])
+        series["training batch (logged steps)"] = ([r["step"] for r in train], [r["loss"] for r in train])
     if evals:
         series["evaluation"] = ([r["step"] for r in evals], [r["loss"] for r in evals])
-    return line_plot(path, series, "optimizer step", "loss (nats or error per image)", title)
+    return line_plot(path, series, "optimizer step", "loss per image", title)
 
 
 def latent_scatter(path, means: np.ndarray, labels: np.ndarray, title: str) -> str:

@@ -244,3 +244,43 @@ def _loss_figure(run_dir):
     if any(r.get("event") in ("train", "eval") for r in records):
         fig.loss_curve(os.path.join(run_dir, "loss_curve.png"), records,
                        title=f"Loss of {os.path.basename(os.path.abspath(run_dir))}")
+
+
+def fit_autoencoder(model, images: np.ndarray, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
+                    seed: int = 0, corruption=None, desc: str = "training", progress=None) -> list[float]:
+    """Train an Autoencoder on uint8 images with Adam; returns the mean loss of each epoch.
+
+    ``corruption = (kind, level)`` trains a denoising autoencoder: corrupted inputs, clean targets.
+    The examples use this short loop; ``scratchgen train ae`` uses the full Trainer.
+    """
+    from tqdm import tqdm
+
+    from ..optim import Adam
+    optimizer = Adam(model.parameters(), lr=lr)
+    loader = DataLoader((images, np.zeros(len(images), np.int64)), batch_size, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    history = []
+    bar = tqdm(total=epochs * len(loader), desc=desc, unit="step", leave=False,
+               disable=(not progress) if progress is not None else None)
+    for _ in range(epochs):
+        total = 0.0
+        for x, _ in loader:
+            x_in = corrupt(x, *corruption, rng) if corruption else x
+            optimizer.zero_grad()
+            loss = model.reconstruction_loss(x_in, x)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3g}")
+        history.append(total / len(images))
+    bar.close()
+    return history
+
+
+def interpolation_pairs(labels: np.ndarray, rows: int = 5) -> list[tuple[int, int]]:
+    """Pairs of test indices with different digits: the first d and the first (d + 3) mod 10."""
+    present = sorted(set(int(v) for v in labels))
+    first = {d: int(np.flatnonzero(labels == d)[0]) for d in present}
+    pairs = [(first[d], first[present[(i + 3) % len(present)]]) for i, d in enumerate(present)]
+    return pairs[:rows]
