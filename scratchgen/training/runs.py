@@ -87,6 +87,8 @@ def load_run(run_dir: str):
         model.load_state_dict(state)
     except ValueError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        items = first.split("; ")
+        first = "; ".join(items[:2]) + (f"; and {len(items) - 2} more" if len(items) > 2 else "")
         raise RunError(f"{path} does not match the architecture in {CONFIG} "
                        f"({', '.join(f'{k}={v}' for k, v in model.config().items())}): {first}") from None
     model.eval()
