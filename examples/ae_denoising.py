@@ -25,10 +25,13 @@ CORRUPTIONS = [("gaussian", 0.5), ("salt-pepper", 0.2), ("mask", 0.5)]
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET, help="dataset name or IDX folder")
-    p.add_argument("--epochs", type=int, default=5, help="epochs per autoencoder")
-    p.add_argument("--limit", type=int, default=20000, help="training images (0: all)")
-    p.add_argument("--code", type=int, default=64, help="code size")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per autoencoder")
+    p.add_argument("--limit", type=int, default=0, help="training images (0: all)")
+    p.add_argument("--code", type=int, default=128, help="code size")
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="autoencoder architecture")
+    p.add_argument("--loss", choices=["bce", "mse"], default="bce", help="reconstruction loss against the clean image")
+    p.add_argument("--only", choices=[k for k, _ in CORRUPTIONS], nargs="+", default=None,
+                   help="run only these corruptions")
     p.add_argument("--out", default="runs/ae_denoising", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -42,8 +45,10 @@ def main():
             "|---|---:|---:|---:|"]
     grid, labels = [], []
     for kind, level in CORRUPTIONS:
+        if args.only and kind not in args.only:
+            continue
         sg.manual_seed(args.seed)
-        model = Autoencoder(args.arch, code=args.code, hidden=400, loss="bce")
+        model = Autoencoder(args.arch, code=args.code, hidden=400, loss=args.loss)
         fit_autoencoder(model, train, epochs=args.epochs, seed=args.seed, corruption=(kind, level),
                         desc=f"{kind} {level}")
         model.eval()
@@ -55,7 +60,7 @@ def main():
         grid += [test[:10], noisy[:10], clean[:10]]
         labels += ["clean", f"{kind} {level}", "denoised"]
     note = (f"\n\n{args.data}, {len(train)} training images, {args.epochs} epochs, {args.arch} autoencoder "
-            f"784-400-{args.code}, Bernoulli cross-entropy against the clean image; PSNR averaged over the "
+            f"784-400-{args.code}, {args.loss} against the clean image; PSNR averaged over the "
             f"{len(test)} corrupted test images.\n")
     with open(os.path.join(args.out, "denoising.md"), "w") as f:
         f.write("\n".join(rows) + note)
