@@ -80,10 +80,11 @@ def test_sigint_saves_a_checkpoint_then_stops(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
         return out
     trainer, _ = _make(tmp_path, hook=ctrl_c)
+    before = signal.getsignal(signal.SIGINT)
     assert trainer.fit() == "interrupted"
     parts = load_checkpoint(tmp_path / "checkpoint.npz")
     assert int(parts["trainer"]["step"]) == 2 and int(parts["trainer"]["batch"]) == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) == before        # the previous handler is back
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):

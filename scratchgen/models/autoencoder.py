@@ -73,14 +73,14 @@ class Autoencoder(nn.Module):
         x = check_images(x, self.image_shape, "Autoencoder")
         with ag.no_grad():
             parts = [self(x[s:s + batch]).data for s in range(0, len(x), batch)]
-        return (1 / (1 + np.exp(-np.concatenate(parts))))[:, 0].astype(np.float32)
+        return (0.5 * (1 + np.tanh(0.5 * np.concatenate(parts))))[:, 0].astype(np.float32)   # sigmoid
 
     def sample(self, n: int, generator=None) -> np.ndarray:
         """Not a generative model: decodes codes drawn from N(0, I) to show what the decoder does."""
         rng = np.random.default_rng(0) if generator is None else generator
         with ag.no_grad():
             out = self.decode(rng.standard_normal((n, self.code)).astype(np.float32)).data
-        return (1 / (1 + np.exp(-out)))[:, 0]
+        return (0.5 * (1 + np.tanh(0.5 * out)))[:, 0]
 
 
 def corrupt(x: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:

@@ -157,7 +157,7 @@ class VAE(nn.Module):
         """E[x | z] as a NumPy array: sigmoid of the logits, or the Gaussian mean (clipped to [0, 1])."""
         data = out.data if isinstance(out, ag.Tensor) else out
         if self.likelihood == "bernoulli":
-            return 1 / (1 + np.exp(-data))
+            return 0.5 * (1 + np.tanh(0.5 * data))   # the sigmoid, without overflow
         return np.clip(data, 0, 1)
 
     # ---- the ELBO: K&W eq. 3 and eq. 10 ---------------------------------------------------

@@ -56,7 +56,8 @@ def image_grid(path, images, ncols=None, title=None, row_labels=None, scale: flo
     return _save(fig, path)
 
 
-def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, logy: bool = False) -> str:
+def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, logy: bool = False,
+              legend_loc: str = "best") -> str:
     """Save curves {label: (x, y)} with labelled axes and a light grid."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (x, y) in series.items():
@@ -68,7 +69,7 @@ def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, logy: bo
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     if len(series) > 1:
-        ax.legend()
+        ax.legend(loc=legend_loc)
     fig.tight_layout()
     return _save(fig, path)
 
