@@ -1,0 +1,7 @@
+"""Generative models built from scratchgen.nn: autoencoders and VAEs (more families to come)."""
+from .autoencoder import Autoencoder, corrupt, pca_reconstruct
+from .vae import VAE, check_images
+
+MODELS = {"ae": Autoencoder, "vae": VAE}
+
+__all__ = ["MODELS", "Autoencoder", "VAE", "check_images", "corrupt", "pca_reconstruct"]

@@ -1,0 +1,285 @@
+"""Variational autoencoder (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014)
+with the importance-weighted bound of Burda, Grosse & Salakhutdinov ("Importance Weighted
+Autoencoders", 2015) for evaluation. Read top to bottom like the paper; docs/vae.md derives
+every equation.
+
+Generative model (K&W section 2.1):   p(z) = N(0, I),   p_theta(x | z) = Bernoulli(sigmoid(f(z)))
+for binarized images, or N(f(z), exp(s)) per pixel for gray values.
+Recognition model (K&W eq. 9):        q_phi(z | x) = N(mu(x), diag(exp(logvar(x)))).
+
+Shapes: images (N, 28, 28) or (N, 1, 28, 28) or (N, 784), values in [0, 1].
+Everything "per image" is a *sum over pixels* (nats per image), never a per-pixel mean.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import autograd as ag
+from .. import nn
+from ..autograd import losses, ops
+
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _bernoulli_log_likelihood_rows(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """log Bernoulli(x | sigmoid(f)) = sum_i x_i f_i - softplus(f_i) for logits (m, n, D), x (n, D).
+
+    softplus(f) = max(f, 0) + log(1 + exp(-|f|)) with float32 exp and log (vectorized, about 5x
+    faster than log1p here); 1 + exp(-|f|) lies in [1, 2], so the absolute error per pixel
+    stays below 1e-7 and the sum over 784 pixels is accurate to ~1e-4 nats. Sums in float64.
+    """
+    s = np.abs(logits)
+    np.negative(s, out=s)
+    np.exp(s, out=s)
+    s += 1
+    np.log(s, out=s)
+    s += np.maximum(logits, 0)
+    return np.einsum("mnd,nd->mn", logits, x, dtype=np.float64) - s.sum(axis=2, dtype=np.float64)
+
+
+def check_images(x, image_shape=(28, 28), owner="model"):
+    """Accept (N, H, W), (N, 1, H, W) or (N, H*W); return (N, 1, H, W) or raise a one-line error.
+
+    NumPy input becomes a float32 (or float64) array; a Tensor stays a Tensor (reshaped in the graph).
+    """
+    is_tensor = isinstance(x, ag.Tensor)
+    if not is_tensor:
+        x = np.asarray(x)
+    h, w = image_shape
+    if not ((x.ndim == 2 and x.shape[1] == h * w) or (x.ndim == 3 and x.shape[1:] == (h, w))
+            or (x.ndim == 4 and x.shape[1:] == (1, h, w))):
+        raise ValueError(f"{owner} expected an image batch of shape (N, {h}, {w}), (N, 1, {h}, {w}) "
+                         f"or (N, {h * w}), got shape {tuple(x.shape)}")
+    if is_tensor:
+        return ops.reshape(x, x.shape[0], 1, h, w)
+    x = x.reshape(len(x), 1, h, w)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+
+
+def mlp_encoder(pixels: int, hidden: int, out: int) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+
+def mlp_decoder(latent: int, hidden: int, image_shape) -> nn.Module:
+    pixels = int(np.prod(image_shape))
+    return nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, pixels),
+                         nn.Unflatten(1, (1, *image_shape)))
+
+
+def conv_encoder(out: int) -> nn.Module:
+    """The ``vae_conv`` encoder of BENCHMARKS.md: 1x28x28 -> 32x14x14 -> 64x7x7 -> out."""
+    return nn.Sequential(nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),
+                         nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(64 * 7 * 7, out))
+
+
+def conv_decoder(latent: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(latent, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+                         nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+                         nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1))
+
+
+class VAE(nn.Module):
+    """VAE with a diagonal-Gaussian encoder and a Bernoulli or Gaussian decoder.
+
+    ``arch="mlp"`` is BENCHMARKS.md's ``vae_mlp`` (784-400-(20+20), 20-400-784) with the
+    defaults; ``arch="conv"`` is ``vae_conv`` (use ``latent=16``). ``generator`` feeds the noise
+    eps of the reparameterization; the trainer saves and restores its state.
+    """
+
+    def __init__(self, arch: str = "mlp", latent: int = 20, hidden: int = 400,
+                 likelihood: str = "bernoulli", image_shape=(28, 28), seed: int = 0):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"unknown VAE architecture {arch!r}: expected one of {', '.join(ARCHS)}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}: expected one of {', '.join(LIKELIHOODS)}")
+        if arch == "conv" and tuple(image_shape) != (28, 28):
+            raise ValueError(f"the conv VAE expects 28x28 images, got {tuple(image_shape)}")
+        self.arch, self.latent, self.hidden = arch, int(latent), int(hidden)
+        self.likelihood, self.image_shape = likelihood, tuple(image_shape)
+        pixels = int(np.prod(image_shape))
+        if arch == "mlp":
+            self.encoder = mlp_encoder(pixels, hidden, 2 * latent)
+            self.decoder = mlp_decoder(latent, hidden, self.image_shape)
+        else:
+            self.encoder = conv_encoder(2 * latent)
+            self.decoder = conv_decoder(latent)
+        if likelihood == "gaussian":
+            # One learned log-variance s per pixel: p(x_i | z) = N(f_i(z), exp(s_i)).
+            self.decoder_logvar = nn.Parameter(np.full((1, 1, *image_shape), -3.0, np.float32))
+        self.generator = np.random.default_rng(seed)
+
+    def config(self) -> dict:
+        return dict(arch=self.arch, latent=self.latent, hidden=self.hidden,
+                    likelihood=self.likelihood, image_shape=list(self.image_shape))
+
+    # ---- q_phi(z | x): K&W eq. 9 -------------------------------------------------------
+    def encode(self, x):
+        """mu, log sigma^2 = encoder(x): the parameters of q(z | x) = N(mu, diag(sigma^2))."""
+        h = self.encoder(check_images(x, self.image_shape, "VAE"))
+        return h[:, :self.latent], h[:, self.latent:]
+
+    # ---- the reparameterization trick: K&W eq. 10 / section 2.4 -----------------------
+    def reparameterize(self, mean, logvar, eps=None):
+        """z = mu + sigma * eps with eps ~ N(0, I) and sigma = exp(0.5 * logvar) (not exp(logvar)).
+
+        The randomness is moved into eps, which does not depend on phi, so z is a
+        differentiable function of (mu, logvar) and gradients flow through the sample.
+        """
+        if eps is None:
+            eps = self.generator.standard_normal(mean.shape).astype(mean.dtype)
+        return mean + ops.exp(0.5 * logvar) * eps
+
+    # ---- p_theta(x | z) ------------------------------------------------------------------
+    def decode(self, z):
+        """Decoder output: Bernoulli logits, or the Gaussian means (N, 1, H, W)."""
+        return self.decoder(z)
+
+    def log_likelihood(self, x, out):
+        """log p(x | z) per image, summed over pixels (K&W appendix C.1 / C.2).
+
+        Bernoulli: sum_i x_i log s(f_i) + (1 - x_i) log(1 - s(f_i)) = -BCE_with_logits.
+        Gaussian:  sum_i log N(x_i; f_i, exp(s_i)).
+        """
+        x = ops.operand_like(x, out)
+        if self.likelihood == "bernoulli":
+            per_pixel = -losses.binary_cross_entropy_with_logits(out, x, reduction="none")
+        else:
+            per_pixel = -losses.gaussian_nll_loss(x, out, self.decoder_logvar, reduction="none")
+        return ops.sum(ops.reshape(per_pixel, out.shape[0], -1), axis=1)
+
+    def mean_image(self, out) -> np.ndarray:
+        """E[x | z] as a NumPy array: sigmoid of the logits, or the Gaussian mean (clipped to [0, 1])."""
+        data = out.data if isinstance(out, ag.Tensor) else out
+        if self.likelihood == "bernoulli":
+            return 0.5 * (1 + np.tanh(0.5 * data))   # the sigmoid, without overflow
+        return np.clip(data, 0, 1)
+
+    # ---- the ELBO: K&W eq. 3 and eq. 10 ---------------------------------------------------
+    def forward(self, x, beta: float = 1.0, eps=None):
+        """The training loss, -mean ELBO (see ``loss``)."""
+        return self.loss(x, beta, eps)[0]
+
+    def elbo(self, x, beta: float = 1.0, eps=None):
+        """Per-image  L(x) = E_q[log p(x | z)] - beta * KL(q(z | x) || p(z))  with one sample of z.
+
+        KL in closed form (K&W appendix B): -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).
+        Returns (elbo, log_likelihood, kl), each a Tensor of shape (N,), in nats per image.
+        beta = 1 is the true bound; beta < 1 during KL warm-up.
+        """
+        x = check_images(x, self.image_shape, "VAE")
+        mean, logvar = self.encode(x)
+        z = self.reparameterize(mean, logvar, eps)
+        rec = self.log_likelihood(x, self.decode(z))
+        kl = losses.kl_normal_standard(mean, logvar, reduction="none")
+        return rec - beta * kl, rec, kl
+
+    def loss(self, x, beta: float = 1.0, eps=None):
+        """The training loss: negative ELBO averaged over the batch (nats per image)."""
+        elbo, rec, kl = self.elbo(x, beta, eps)
+        return -ops.mean(elbo), rec, kl
+
+    # ---- the importance-weighted bound: Burda et al. eq. 8 -----------------------------
+    def log_importance_weights(self, x, k: int, generator=None, chunk: int = 50000) -> np.ndarray:
+        """log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x) for k draws z_i ~ q(z | x): (N, k).
+
+        Burda et al. eq. 7 without the average; computed in float64 without a graph, decoding at
+        most ``chunk`` latent samples at a time. z_i = mu + exp(0.5 logvar) eps_i as in training.
+        """
+        rng = self.generator if generator is None else generator
+        x = check_images(x, self.image_shape, "VAE")
+        n = len(x)
+        with ag.no_grad():
+            mean, logvar = (t.data.astype(np.float64) for t in self.encode(x))
+            logw = np.empty((n, k))
+            per = max(1, chunk // n)                  # latent samples per image per chunk
+            for s in range(0, k, per):
+                m = min(k, s + per) - s
+                eps = rng.standard_normal((m, n, self.latent))
+                z = mean + np.exp(0.5 * logvar) * eps                              # (m, n, d)
+                log_q = -0.5 * np.sum(LOG_2PI + logvar + eps ** 2, axis=2)         # log N(z; mu, sigma^2)
+                log_pz = -0.5 * np.sum(LOG_2PI + z ** 2, axis=2)                   # log N(z; 0, I)
+                dec = self.decode(z.reshape(m * n, -1).astype(x.dtype)).data.reshape(m, n, -1)
+                if self.likelihood == "bernoulli":
+                    log_px = _bernoulli_log_likelihood_rows(x.reshape(n, -1), dec)
+                else:
+                    s2 = self.decoder_logvar.data.reshape(1, 1, -1).astype(np.float64)
+                    diff = x.reshape(1, n, -1).astype(np.float64) - dec
+                    log_px = -0.5 * np.sum(LOG_2PI + s2 + diff ** 2 * np.exp(-s2), axis=2)
+                logw[:, s:s + m] = (log_px + log_pz - log_q).T
+        return logw
+
+    def iwae_bound(self, x, k: int = 1000, generator=None, chunk: int = 50000) -> np.ndarray:
+        """Per image, log p(x) >= L_k = E[ log (1/k) sum_i w_i ],  w_i = p(x, z_i) / q(z_i | x)
+        (Burda et al. eq. 8), estimated with one draw of the k samples.
+
+        L_1 is the ELBO; L_k <= L_{k+1} and L_k -> log p(x) as k grows (Burda et al. theorem 1).
+        Images are processed in groups so that one group decodes about ``chunk`` samples; k = 5000
+        runs on the whole test set. The average is a log-sum-exp, stable for log w ~ -100.
+        """
+        rng = self.generator if generator is None else generator
+        x = check_images(x, self.image_shape, "VAE")
+        out = np.empty(len(x), np.float64)
+        per = max(1, chunk // k)
+        for start in range(0, len(x), per):
+            logw = self.log_importance_weights(x[start:start + per], k, rng, chunk)
+            top = logw.max(axis=1, keepdims=True)
+            out[start:start + per] = top[:, 0] + np.log(np.mean(np.exp(logw - top), axis=1))
+        return out
+
+    # ---- generation ---------------------------------------------------------------------------
+    def sample(self, n: int, generator=None) -> np.ndarray:
+        """x ~ E[p(x | z)], z ~ p(z) = N(0, I): the decoder's mean images (n, H, W)."""
+        rng = self.generator if generator is None else generator
+        z = rng.standard_normal((n, self.latent)).astype(np.float32)
+        return self.decode_mean(z)
+
+    def decode_mean(self, z) -> np.ndarray:
+        with ag.no_grad():
+            return self.mean_image(self.decode(np.asarray(z, np.float32)))[:, 0]
+
+    def reconstruct(self, x) -> np.ndarray:
+        """Decoder mean at the encoder mean, mu(x): a deterministic reconstruction (N, H, W)."""
+        with ag.no_grad():
+            mean, _ = self.encode(x)
+            return self.decode_mean(mean.data)
+
+    def latent_means(self, x, batch: int = 1000) -> np.ndarray:
+        with ag.no_grad():
+            return np.concatenate([self.encode(x[s:s + batch])[0].data for s in range(0, len(x), batch)])
+
+    def interpolate(self, x0, x1, steps: int = 10) -> np.ndarray:
+        """Decode (1 - t) mu(x0) + t mu(x1) for t in [0, 1]: (steps, H, W)."""
+        m = self.latent_means(np.stack([check_images(x0[None])[0], check_images(x1[None])[0]]))
+        t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+        return self.decode_mean((1 - t) * m[0] + t * m[1])
+
+    def manifold(self, n: int = 20, span: float = 3.0) -> np.ndarray:
+        """For a 2-d latent: decode an n x n grid of z over [-span, span]^2 -> (n, n, H, W)."""
+        if self.latent != 2:
+            raise ValueError(f"the manifold grid needs a 2-d latent, this model has {self.latent}")
+        g = np.linspace(-span, span, n, dtype=np.float32)
+        z = np.stack(np.meshgrid(g, g[::-1]), axis=-1).reshape(-1, 2)   # rows: z2 from top to bottom
+        return self.decode_mean(z).reshape(n, n, *self.image_shape)
+
+    def evaluate(self, x, batch: int = 500, seed: int = 0) -> dict:
+        """Mean ELBO, log-likelihood and KL (nats per image) over ``x``, one z per image.
+
+        The noise comes from its own generator seeded with ``seed``, so evaluating does not
+        advance the training noise (and resumed runs stay identical to uninterrupted ones).
+        """
+        rng = np.random.default_rng(seed)
+        total = np.zeros(3)
+        with ag.no_grad():
+            for s in range(0, len(x), batch):
+                xb = x[s:s + batch]
+                eps = rng.standard_normal((len(xb), self.latent)).astype(np.float32)
+                e, r, k = self.elbo(xb, eps=eps)
+                total += [float(np.sum(e.data)), float(np.sum(r.data)), float(np.sum(k.data))]
+        total /= len(x)
+        return {"elbo": total[0], "recon": total[1], "kl": total[2]}

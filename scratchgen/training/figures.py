@@ -1,0 +1,102 @@
+"""Figures with one look: image grids with thin gaps, loss curves, latent scatter plots.
+
+matplotlib with the Agg backend (no display needed); every function writes a PNG and returns its path.
+"""
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+GAP_COLOR = 0.5
+
+
+def tile(images: np.ndarray, ncols: int | None = None, gap: int = 1) -> np.ndarray:
+    """Arrange images (N, H, W) in [0, 1] into one array with ``gap``-pixel grey lines between them."""
+    images = np.clip(np.asarray(images, np.float32), 0, 1)
+    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
+    images = images.reshape(n, h, w)
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    out = np.full((nrows * (h + gap) + gap, ncols * (w + gap) + gap), GAP_COLOR, np.float32)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        out[gap + r * (h + gap):gap + r * (h + gap) + h, gap + c * (w + gap):gap + c * (w + gap) + w] = images[k]
+    return out
+
+
+def _save(fig, path) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def image_grid(path, images, ncols=None, title=None, row_labels=None, scale: float = 0.32) -> str:
+    """Save a grid of images (N, H, W) with thin gaps; optional title and one label per row."""
+    grid = tile(images, ncols)
+    fig, ax = plt.subplots(figsize=(max(2.0, grid.shape[1] * scale / 10), max(2.0, grid.shape[0] * scale / 10)))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    if row_labels is not None:
+        h = images.shape[-2] + 1
+        ax.set_yticks([1 + h * i + h / 2 - 1 for i in range(len(row_labels))])
+        ax.set_yticklabels(row_labels)
+        ax.tick_params(length=0)
+    else:
+        ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, logy: bool = False,
+              legend_loc: str = "best") -> str:
+    """Save curves {label: (x, y)} with labelled axes and a light grid."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (x, y) in series.items():
+        ax.plot(x, y, label=label, marker="o" if len(x) < 30 else None, markersize=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(loc=legend_loc)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def loss_curve(path, log_records: list[dict], title: str = "Training loss") -> str:
+    """Loss per logged step and per-epoch evaluation from the JSON-lines log records."""
+    train = [r for r in log_records if r.get("event") == "train"]
+    evals = [r for r in log_records if r.get("event") == "eval" and "loss" in r]
+    series = {}
+    if train:
+        series["training batch (logged steps)"] = ([r["step"] for r in train], [r["loss"] for r in train])
+    if evals:
+        series["evaluation"] = ([r["step"] for r in evals], [r["loss"] for r in evals])
+    return line_plot(path, series, "optimizer step", "loss per image", title)
+
+
+def latent_scatter(path, means: np.ndarray, labels: np.ndarray, title: str) -> str:
+    """2-d latent means coloured by label, with a legend of the 10 classes."""
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    cmap = plt.get_cmap("tab10")
+    for c in np.unique(labels):
+        sel = labels == c
+        ax.scatter(means[sel, 0], means[sel, 1], s=2, color=cmap(int(c) % 10), label=str(c), alpha=0.6)
+    ax.set_xlabel("$\\mu_1$")
+    ax.set_ylabel("$\\mu_2$")
+    ax.set_title(title)
+    ax.legend(markerscale=5, title="label", loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)

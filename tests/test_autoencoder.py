@@ -1,0 +1,79 @@
+"""Autoencoders, corruptions, PCA, and the metrics PSNR and AUROC."""
+import numpy as np
+import pytest
+
+import scratchgen as sg
+from scratchgen.data.glyphs import generate
+from scratchgen.models import Autoencoder, corrupt, pca_reconstruct
+from scratchgen.optim import Adam
+from scratchgen.training.metrics import auroc, psnr
+
+
+def test_auroc_hand_computed():
+    # positives 0.35 and 0.8; negatives 0.1 and 0.4. Pairs (pos > neg): 0.35>0.1 yes, 0.35>0.4 no,
+    # 0.8>0.1 yes, 0.8>0.4 yes -> 3 of 4 pairs -> AUROC = 0.75.
+    assert auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75
+    # a tie between a positive and a negative counts one half: pairs (0.5 vs 0.5) = 1/2, (0.5 vs 0.2) = 1
+    assert auroc([0.5, 0.5, 0.2], [1, 0, 0]) == 0.75
+    assert auroc([1, 2, 3], [0, 0, 1]) == 1.0 and auroc([3, 2, 1], [0, 0, 1]) == 0.0
+
+
+def test_auroc_matches_pair_counting():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 20, 300).astype(float)            # many ties
+    labels = rng.random(300) < 0.3
+    pos, neg = scores[labels], scores[~labels]
+    pairs = (pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean()
+    assert auroc(scores, labels) == pytest.approx(pairs, abs=1e-12)
+    with pytest.raises(ValueError, match="at least one positive and one negative"):
+        auroc([1, 2], [0, 0])
+
+
+def test_psnr():
+    target = np.zeros((2, 4, 4))
+    assert psnr(target + 0.1, target) == pytest.approx(20.0)   # MSE 0.01 -> 10 log10(1 / 0.01) = 20 dB
+
+
+def test_corruptions():
+    rng = np.random.default_rng(0)
+    x = np.full((50, 28, 28), 0.5, np.float32)
+    g = corrupt(x, "gaussian", 0.5, rng)
+    assert g.min() >= 0 and g.max() <= 1 and abs(g.std() - 0.5 * 0.78) < 0.1    # clipped noise
+    m = corrupt(x, "mask", 0.3, rng)
+    assert abs((m == 0).mean() - 0.3) < 0.01
+    sp = corrupt(x, "salt-pepper", 0.2, rng)
+    assert abs((sp == 0).mean() - 0.1) < 0.01 and abs((sp == 1).mean() - 0.1) < 0.01
+    with pytest.raises(ValueError, match="unknown corruption 'blur'"):
+        corrupt(x, "blur", 0.1, rng)
+
+
+def test_pca_full_rank_is_exact_and_truncation_loses():
+    x = np.random.default_rng(0).random((30, 4, 4)).astype(np.float32)
+    np.testing.assert_allclose(pca_reconstruct(x, x, 16), x, atol=1e-5)
+    assert np.mean((pca_reconstruct(x, x, 2) - x) ** 2) > 1e-3
+
+
+@pytest.mark.parametrize("loss", ["bce", "mse"])
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_autoencoder_trains(arch, loss):
+    sg.manual_seed(0)
+    images, _ = generate(32, 3)
+    x = images.astype(np.float32) / 255
+    model = Autoencoder(arch, code=8, hidden=32, loss=loss)
+    opt = Adam(model.parameters(), lr=3e-3)
+    first = model.reconstruction_loss(x).item()
+    for _ in range(15 if arch == "mlp" else 4):
+        opt.zero_grad()
+        l = model.reconstruction_loss(x)
+        l.backward()
+        opt.step()
+    assert l.item() < first
+    assert model.reconstruct(x).shape == (32, 28, 28)
+    assert model.encode(x).shape == (32, 8)
+
+
+def test_autoencoder_bad_input():
+    with pytest.raises(ValueError, match=r"Autoencoder expected an image batch .* got shape \(3, 27\)"):
+        Autoencoder().reconstruct(np.zeros((3, 27)))
+    with pytest.raises(ValueError, match="unknown reconstruction loss 'l1'"):
+        Autoencoder(loss="l1")

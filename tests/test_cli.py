@@ -1,0 +1,129 @@
+"""The `scratchgen` command end to end on a tiny folder of glyph digits in IDX format."""
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scratchgen.cli import main
+from scratchgen.data import write_idx
+from scratchgen.data.glyphs import generate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(*args):
+    """In-process `scratchgen ARGS` (fast); `run_subprocess` checks the real `python -m scratchgen`."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("SCRATCHGEN_DATA", None)
+    return subprocess.run([sys.executable, "-m", "scratchgen", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("idx")
+    x, y = generate(120, 11)
+    write_idx(str(d / "train-images-idx3-ubyte"), x)
+    write_idx(str(d / "train-labels-idx1-ubyte"), y)
+    x, y = generate(40, 12)
+    write_idx(str(d / "t10k-images-idx3-ubyte"), x)
+    write_idx(str(d / "t10k-labels-idx1-ubyte"), y)
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def vae_run(data_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runs") / "vae")
+    r = run_subprocess("train", "vae", "--data", data_dir, "--epochs", "1", "--limit", "64", "--latent", "2",
+            "--hidden", "32", "--batch-size", "32", "--out", out, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_train_writes_the_run_directory(vae_run):
+    for name in ("config.json", "log.jsonl", "checkpoint.npz", "loss_curve.png",
+                 "figures/samples_epoch001.png", "figures/reconstructions_epoch001.png"):
+        assert os.path.exists(os.path.join(vae_run, name)), name
+    config = json.load(open(os.path.join(vae_run, "config.json")))
+    assert config["model"] == "vae" and config["limit"] == 64 and config["binarize"] == "bernoulli"
+
+
+def test_sample_reconstruct_evaluate(vae_run):
+    r = run("sample", vae_run, "--n", "16")
+    assert r.returncode == 0, r.stderr
+    r = run("reconstruct", vae_run)
+    assert r.returncode == 0, r.stderr
+    r = run("evaluate", vae_run, "--k", "20")
+    assert r.returncode == 0, r.stderr
+    metrics = json.load(open(os.path.join(vae_run, "evaluation.json")))
+    assert metrics["test_images"] == 40 and metrics["iwae_20"] >= metrics["elbo"] - 5
+    for name in ("samples.png", "reconstructions.png", "interpolation.png", "figures/manifold.png",
+                 "figures/latent_means.png"):
+        assert os.path.exists(os.path.join(vae_run, name)), name
+    # outputs are not overwritten without --overwrite
+    r = run("sample", vae_run)
+    assert r.returncode == 2 and "samples.png already exists: pass --overwrite" in r.stderr
+    assert run("sample", vae_run, "--overwrite").returncode == 0
+
+
+def test_errors_are_one_line(vae_run, data_dir, tmp_path):
+    r = run("train", "gan", "--data", data_dir)
+    assert r.returncode == 2 and "invalid choice: 'gan'" in r.stderr
+    r = run("train", "vae", "--data", "cifar10")
+    assert "unknown dataset 'cifar10'" in r.stderr
+    r = run("train", "vae", "--data", data_dir, "--out", vae_run)
+    assert r.returncode == 2 and "already holds a run" in r.stderr and "--overwrite" in r.stderr
+    os.makedirs(tmp_path / "empty")
+    json.dump({"model": "vae"}, open(tmp_path / "empty" / "config.json", "w"))
+    r = run("evaluate", str(tmp_path / "empty"))
+    assert r.returncode == 2 and "no checkpoint in" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("sample", str(tmp_path / "nowhere"))
+    assert "is not a directory" in r.stderr
+    # a checkpoint from a different architecture
+    other = tmp_path / "other"
+    os.makedirs(other)
+    config = json.load(open(os.path.join(vae_run, "config.json")))
+    config["hidden"] = 64
+    json.dump(config, open(other / "config.json", "w"))
+    os.link(os.path.join(vae_run, "checkpoint.npz"), other / "checkpoint.npz")
+    r = run("sample", str(other))
+    assert r.returncode == 2 and "does not match the architecture" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_resume_and_denoising_ae(data_dir, tmp_path):
+    out = str(tmp_path / "ae")
+    args = ["train", "ae", "--data", data_dir, "--limit", "64", "--latent", "4", "--hidden", "16",
+            "--batch-size", "32", "--corrupt", "gaussian", "--out", out, "--no-progress"]
+    assert run(*args, "--epochs", "1").returncode == 0
+    r = run(*args, "--epochs", "2", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "epoch 2" in r.stdout
+    r = run("evaluate", out)
+    assert r.returncode == 0 and "psnr_input" in r.stdout
+
+
+def test_help_explains_every_option():
+    r = run("train", "--help")
+    assert r.returncode == 0
+    for option in ("--data", "--epochs", "--minutes", "--out", "--resume", "--overwrite", "--limit", "--kl-warmup"):
+        assert option in r.stdout
