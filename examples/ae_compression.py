@@ -15,8 +15,9 @@ import numpy as np
 
 import scratchgen as sg
 from scratchgen.data import DEFAULT_DATASET, load, resolve_data_arg
+from scratchgen.evaluation.metrics import psnr
 from scratchgen.models import Autoencoder, pca_reconstruct
-from scratchgen.training import figures, psnr
+from scratchgen.training import figures
 from scratchgen.training.runs import fit_autoencoder
 
 

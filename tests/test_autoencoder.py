@@ -6,7 +6,7 @@ import scratchgen as sg
 from scratchgen.data.glyphs import generate
 from scratchgen.models import Autoencoder, corrupt, pca_reconstruct
 from scratchgen.optim import Adam
-from scratchgen.training.metrics import auroc, psnr
+from scratchgen.evaluation.metrics import auroc, psnr
 
 
 def test_auroc_hand_computed():

@@ -1,5 +1,7 @@
-"""Training: the shared loop (trainer.py), figures, metrics, and run directories (runs.py)."""
-from .metrics import auroc, psnr
+"""Training: the shared loop (trainer.py), figures, and run directories (runs.py).
+
+The metrics (PSNR, AUROC, ...) live in ``scratchgen.evaluation.metrics``.
+"""
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["Trainer", "TrainingDiverged", "auroc", "psnr"]
+__all__ = ["Trainer", "TrainingDiverged"]

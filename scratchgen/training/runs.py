@@ -16,10 +16,10 @@ import numpy as np
 
 from .. import autograd as ag
 from ..data import DataLoader, load
+from ..evaluation.metrics import psnr
 from ..models import VAE, Autoencoder, corrupt
 from ..nn import load_checkpoint
 from . import figures as fig
-from .metrics import psnr
 from .trainer import CHECKPOINT, read_log
 
 CONFIG = "config.json"
