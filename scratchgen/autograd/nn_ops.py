@@ -56,6 +56,15 @@ def _check_conv_weight(op: str, x: Tensor, weight: Tensor, bias, groups: int, tr
     return out_channels
 
 
+def _conv_arguments(op, x, weight, bias, groups, stride, padding, dilation, transposed):
+    """Tensors and validated (height, width) pairs for a convolution op, shapes checked."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    _check_conv_weight(op, x, weight, bias, groups, transposed)
+    return (x, weight, bias, as_pair(stride, "stride", op, 1), as_pair(padding, "padding", op, 0),
+            as_pair(dilation, "dilation", op, 1))
+
+
 def _with_bias(inputs: tuple, bias) -> tuple:
     return inputs if bias is None else (*inputs, as_tensor(bias))
 
@@ -91,12 +100,8 @@ def linear(x, weight, bias=None) -> Tensor:
 @register_op
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """Cross-correlation of images x (N, Cin, H, W) with weight (Cout, Cin/groups, KH, KW)."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
-    _check_conv_weight("conv2d", x, weight, bias, groups, transposed=False)
-    stride = as_pair(stride, "stride", "conv2d", 1)
-    padding = as_pair(padding, "padding", "conv2d", 0)
-    dilation = as_pair(dilation, "dilation", "conv2d", 1)
+    x, weight, bias, stride, padding, dilation = _conv_arguments(
+        "conv2d", x, weight, bias, groups, stride, padding, dilation, transposed=False)
     y = kernels.conv2d_forward(x.data, weight.data, None if bias is None else bias.data,
                                stride, padding, dilation, groups)
 
@@ -112,12 +117,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
 @register_op
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
     """The transpose (adjoint) of conv2d with the same weight: x (N, Cin, H, W), weight (Cin, Cout/groups, KH, KW)."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
-    _check_conv_weight("conv_transpose2d", x, weight, bias, groups, transposed=True)
-    stride = as_pair(stride, "stride", "conv_transpose2d", 1)
-    padding = as_pair(padding, "padding", "conv_transpose2d", 0)
-    dilation = as_pair(dilation, "dilation", "conv_transpose2d", 1)
+    x, weight, bias, stride, padding, dilation = _conv_arguments(
+        "conv_transpose2d", x, weight, bias, groups, stride, padding, dilation, transposed=True)
     output_padding = as_pair(output_padding, "output_padding", "conv_transpose2d", 0)
     y = kernels.conv_transpose2d_forward(x.data, weight.data, None if bias is None else bias.data,
                                          stride, padding, output_padding, dilation, groups)
