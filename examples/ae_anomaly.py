@@ -18,7 +18,7 @@ from scratchgen.data import DEFAULT_DATASET, load, resolve_data_arg
 from scratchgen.evaluation.metrics import auroc
 from scratchgen.models import Autoencoder
 from scratchgen.training import figures
-from scratchgen.training.runs import fit_autoencoder
+from scratchgen.training.families.autoencoders import fit_autoencoder
 
 
 def main():

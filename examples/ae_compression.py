@@ -18,7 +18,7 @@ from scratchgen.data import DEFAULT_DATASET, load, resolve_data_arg
 from scratchgen.evaluation.metrics import psnr
 from scratchgen.models import Autoencoder, pca_reconstruct
 from scratchgen.training import figures
-from scratchgen.training.runs import fit_autoencoder
+from scratchgen.training.families.autoencoders import fit_autoencoder
 
 
 def main():

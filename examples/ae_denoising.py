@@ -18,7 +18,7 @@ from scratchgen.data import DEFAULT_DATASET, load, resolve_data_arg
 from scratchgen.evaluation.metrics import psnr
 from scratchgen.models import Autoencoder, corrupt
 from scratchgen.training import figures
-from scratchgen.training.runs import fit_autoencoder
+from scratchgen.training.families.autoencoders import fit_autoencoder
 
 CORRUPTIONS = [("gaussian", 0.5), ("salt-pepper", 0.2), ("mask", 0.5)]
 

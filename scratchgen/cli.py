@@ -59,9 +59,10 @@ def demo(args: argparse.Namespace) -> int:
 
 
 
-# ---- train / sample / reconstruct / evaluate ----------------------------------------------------
-RUN_FILES = ("config.json", "log.jsonl", "checkpoint.npz", "loss_curve.png", "evaluation.json",
+# ---- train / sample / reconstruct / restore / evaluate ---------------------------------------------
+RUN_FILES = ("config.json", "log.jsonl", "checkpoint.npz", "loss_curve.png", "metrics.json",
              "samples.png", "reconstructions.png", "interpolation.png", "figures")
+COMMON_DEFAULTS = dict(epochs=10, batch_size=128, lr=1e-3)
 
 
 def _fail(message: str) -> int:
@@ -69,64 +70,63 @@ def _fail(message: str) -> int:
     return 2
 
 
-def train(args: argparse.Namespace) -> int:
+def _start_run(args, out):
+    """The config of a new run in ``out`` (existing run files removed only with --overwrite), or of the
+    run to resume; raises RunError."""
     import os
     import shutil
 
+    from .training import runs
+    from .training.families import FAMILIES
+    from .training.trainer import CHECKPOINT
+    if args.resume:
+        config = runs.read_config(out)
+        if not os.path.exists(os.path.join(out, CHECKPOINT)):
+            raise runs.RunError(f"cannot resume: no checkpoint in {out} (expected {os.path.join(out, CHECKPOINT)})")
+        if config["model"] != args.model:
+            raise runs.RunError(f"cannot resume: {out} holds a {config['model']} run, not {args.model}")
+        config["epochs"], config["minutes"] = args.epochs, args.minutes
+        return config
+    existing = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
+    if existing and not args.overwrite:
+        raise runs.RunError(f"{out} already holds a run ({', '.join(existing)}): pass --overwrite to replace it, "
+                            f"--resume to continue it, or choose another --out")
+    config = dict(model=args.model, data=args.data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  limit=args.limit, epochs=args.epochs, minutes=args.minutes, eval_images=args.eval_images,
+                  **FAMILIES[args.model].configure(args))
+    for f in existing:
+        path = os.path.join(out, f)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    os.makedirs(out, exist_ok=True)
+    runs.write_config(out, config)
+    return config
+
+
+def train(args: argparse.Namespace) -> int:
+    import os
+
     from .autograd import manual_seed
     from .data import DataLoader
-    from .optim import Adam
     from .training import runs
-    from .training.trainer import CHECKPOINT, Trainer, TrainingDiverged
+    from .training.families import FAMILIES
+    from .training.trainer import Trainer, TrainingDiverged
 
     out = args.out or os.path.join("runs", args.model)
-    if args.resume:
-        try:
-            config = runs.read_config(out)
-        except runs.RunError as e:
-            return _fail(str(e))
-        if not os.path.exists(os.path.join(out, CHECKPOINT)):
-            return _fail(f"cannot resume: no checkpoint in {out} (expected {os.path.join(out, CHECKPOINT)})")
-        if config["model"] != args.model:
-            return _fail(f"cannot resume: {out} holds a {config['model']} run, not {args.model}")
-        config["epochs"], config["minutes"] = args.epochs, args.minutes
-    else:
-        existing = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
-        if existing and not args.overwrite:
-            return _fail(f"{out} already holds a run ({', '.join(existing)}): pass --overwrite to replace it, "
-                         f"--resume to continue it, or choose another --out")
-        for f in existing:
-            path = os.path.join(out, f)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-        vae = args.model == "vae"
-        likelihood = args.likelihood or "bernoulli"
-        binarize = args.binarize if args.binarize != "auto" else ("bernoulli" if vae and likelihood == "bernoulli" else None)
-        if binarize == "none":
-            binarize = None
-        config = dict(model=args.model, data=args.data, arch=args.arch,
-                      latent=args.latent or (20 if vae else 32), hidden=args.hidden,
-                      likelihood=likelihood if vae else None, loss=args.loss if not vae else None,
-                      beta=args.beta, kl_warmup=args.kl_warmup, binarize=binarize,
-                      corrupt=args.corrupt, noise_level=args.noise_level, classes=args.classes,
-                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, limit=args.limit,
-                      epochs=args.epochs, minutes=args.minutes, eval_images=args.eval_images)
-        os.makedirs(out, exist_ok=True)
-        runs.write_config(out, config)
-
-    family = runs.FAMILIES[config["model"]]
-    manual_seed(config["seed"])
+    family = FAMILIES[args.model]
     try:
+        config = _start_run(args, out)
+        manual_seed(config["seed"])
         model = family.build(config)
-        train_data = runs.load_split(config, "train")
+        images, labels = runs.load_split(config, "train")
         x_eval, y_eval = runs.eval_images(config, config["eval_images"])
     except (ValueError, runs.RunError) as e:
         return _fail(str(e).splitlines()[0])
-    images, labels = train_data
     if config["limit"]:
         images, labels = images[:config["limit"]], labels[:config["limit"]]
-    loader = DataLoader((images, labels), config["batch_size"], seed=config["seed"], binarize=config["binarize"])
-    optimizer = Adam(model.parameters(), lr=config["lr"])
-    step = family.step(model, optimizer, config)
+    loader = DataLoader((images, labels), config["batch_size"], seed=config["seed"], binarize=config.get("binarize"))
+    optimizer = family.optimizer(model, config)
+    ema = family.ema(model, config) if family.ema else None
+    step = family.step(model, optimizer, config, ema) if ema else family.step(model, optimizer, config)
 
     def evaluate(trainer):
         model.eval()
@@ -140,7 +140,7 @@ def train(args: argparse.Namespace) -> int:
         model.train()
 
     trainer = Trainer(out, model=model, optimizer=optimizer, loader=loader, step=step, evaluate=evaluate,
-                      figures=figures, generators=getattr(step, "generators", {}), epochs=config["epochs"],
+                      figures=figures, ema=ema, generators=getattr(step, "generators", {}), epochs=config["epochs"],
                       minutes=config["minutes"], log_every=args.log_every,
                       progress=False if args.no_progress else None)
     if args.resume:
@@ -153,16 +153,30 @@ def train(args: argparse.Namespace) -> int:
     except TrainingDiverged as e:
         return _fail(str(e))
     last = [r for r in runs.read_log(out) if r["event"] == "eval"]
-    summary = ", ".join(f"{k} {v:.4g}" for k, v in last[-1].items() if k not in ("event", "epoch", "step")) if last else ""
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in last[-1].items()
+                        if k not in ("event", "epoch", "step") and isinstance(v, float)) if last else ""
     print(f"{status}: epoch {trainer.epoch}, step {trainer.step}, {trainer.train_seconds / 60:.2f} min of training; "
           f"{summary}")
     print(f"checkpoint: {trainer.checkpoint_path}")
     return 130 if status == "interrupted" else 0
 
 
-def _load(args):
+def _load_for(args, capability: str, *outputs: str):
+    """(config, model, family) of RUN_DIR; a RunError when the family cannot do ``capability`` or an
+    output file exists without --overwrite."""
+    import os
+
     from .training import runs
-    return runs.load_run(args.run_dir)
+    from .training.families import FAMILIES, load_run
+    config, model = load_run(args.run_dir)
+    family = FAMILIES[config["model"]]
+    if capability and not getattr(family, capability):
+        able = [name for name, f in FAMILIES.items() if getattr(f, capability)]
+        raise runs.RunError(f"{args.run_dir} holds a {config['model']} run, which cannot {capability}: "
+                            f"runs of {', '.join(able)} can")
+    for name in outputs:
+        runs.refuse_overwrite(os.path.join(args.run_dir, name) if not os.path.isabs(name) else name, args.overwrite)
+    return config, model, family
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -172,48 +186,59 @@ def sample(args: argparse.Namespace) -> int:
 
     from .training import figures as fig
     from .training import runs
+    path = args.output or os.path.join(args.run_dir, "samples.png")
     try:
-        config, model = _load(args)
-        path = args.output or os.path.join(args.run_dir, "samples.png")
-        runs.refuse_overwrite(path, args.overwrite)
-    except runs.RunError as e:
-        return _fail(str(e))
-    images = model.sample(args.n, np.random.default_rng(args.seed))
-    what = "VAE samples from the prior" if config["model"] == "vae" else "Autoencoder decodings of codes drawn from N(0, I)"
+        config, model, family = _load_for(args, "sample", path)
+        images, what = family.sample(model, config, args.n, np.random.default_rng(args.seed), args)
+    except (runs.RunError, ValueError) as e:
+        return _fail(str(e).splitlines()[0])
     fig.image_grid(path, images, ncols=int(np.ceil(np.sqrt(args.n))), title=f"{what} (seed {args.seed})")
     print(f"wrote {path}")
     return 0
 
 
 def reconstruct(args: argparse.Namespace) -> int:
+    from .training import runs
+    try:
+        config, model, family = _load_for(args, "reconstruct")
+        paths = family.reconstruct(model, config, args.run_dir, args)
+    except (runs.RunError, ValueError) as e:
+        return _fail(str(e).splitlines()[0])
+    print("wrote " + ", ".join(paths))
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    import json
     import os
 
     import numpy as np
 
     from .training import figures as fig
-    from .training import runs
+    from .training import restoration, runs
+    figure = args.output or os.path.join(args.run_dir, f"restore_{args.task}.png")
     try:
-        config, model = _load(args)
-        path = os.path.join(args.run_dir, "reconstructions.png")
-        runs.refuse_overwrite(path, args.overwrite)
-        x, labels = runs.eval_images(config, max(args.n, 200))
-        outputs = [path]
-        if config["model"] == "vae":
-            runs.refuse_overwrite(os.path.join(args.run_dir, "interpolation.png"), args.overwrite)
+        config, model, family = _load_for(args, "restore", figure)
+        if args.task not in family.restore:
+            raise runs.RunError(f"a {config['model']} run cannot {args.task}: it can "
+                                f"{', '.join(family.restore)}")
+        rng = np.random.default_rng(args.seed)
+        clean, _ = runs.eval_images(config, args.n)
+        damaged, known, shown = restoration.damage(args.task, clean, rng, mask=args.mask, fraction=args.fraction,
+                                                   noise_std=args.noise_std)
+        restored = family.restore[args.task](model, config, damaged, known, rng, args)
     except (runs.RunError, ValueError) as e:
         return _fail(str(e).splitlines()[0])
-    images, row_labels, n = runs._reconstruction_rows(model, config, x, args.n)
-    fig.image_grid(path, images, ncols=n, row_labels=row_labels, title="Test images and their reconstructions")
-    if config["model"] == "vae":
-        # interpolate between pairs of test images of different digits
-        rows = []
-        for a, b in runs.interpolation_pairs(labels):
-            rows.append(np.concatenate([x[a][None], model.interpolate(x[a], x[b], 10), x[b][None]]))
-        p = os.path.join(args.run_dir, "interpolation.png")
-        fig.image_grid(p, np.concatenate(rows), ncols=12,
-                       title="Latent interpolation: image, decoded (1-t) mu(a) + t mu(b) for t = 0..1, image")
-        outputs.append(p)
-    print("wrote " + ", ".join(outputs))
+    scores = restoration.scores(restored, clean, shown, known)
+    fig.image_grid(figure, np.concatenate([clean, shown, restored]), ncols=len(clean),
+                   row_labels=["clean", "damaged", "restored"],
+                   title=f"{args.task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")
+    metrics_path = os.path.splitext(figure)[0] + ".json"
+    with open(metrics_path, "w") as f:
+        json.dump({"task": args.task, "images": len(clean), **scores}, f, indent=2)
+    for k, v in scores.items():
+        print(f"{k:>14}: {v:.4f}")
+    print(f"wrote {figure}, {metrics_path}")
     return 0
 
 
@@ -223,18 +248,15 @@ def evaluate(args: argparse.Namespace) -> int:
     import time
 
     from .training import runs
+    path = os.path.join(args.run_dir, "metrics.json")
     try:
-        config, model = _load(args)
-        path = os.path.join(args.run_dir, "evaluation.json")
-        runs.refuse_overwrite(path, args.overwrite)
-    except runs.RunError as e:
-        return _fail(str(e))
-    started = time.perf_counter()
-    metrics = runs.FAMILIES[config["model"]].final(model, config, args)
-    x, labels = runs.eval_images(config, args.limit)
-    if config["model"] == "vae" and config["latent"] == 2:
-        runs.vae_latent_figures(model, config, args.run_dir, x, labels)
-    metrics = {"test_images": len(x), **metrics, "seconds": round(time.perf_counter() - started, 1)}
+        config, model, family = _load_for(args, "", path)
+        started = time.perf_counter()
+        metrics = family.final(model, config, args)
+    except (runs.RunError, ValueError) as e:
+        return _fail(str(e).splitlines()[0])
+    metrics = {"model": config["model"], "data": config["data"], **metrics,
+               "seconds": round(time.perf_counter() - started, 1)}
     with open(path, "w") as f:
         json.dump(metrics, f, indent=2)
     for k, v in metrics.items():
@@ -250,14 +272,42 @@ def _positive_int(text):
     return value
 
 
-def _classes(text):
-    try:
-        return [int(c) for c in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected digits separated by commas, e.g. 3 or 1,7, got {text!r}") from None
+def _train_parser(commands, formatter):
+    from .data import DATASETS, DEFAULT_DATASET, resolve_data_arg
+    from .training.families import FAMILIES
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET,
+                        help=f"dataset: one of {', '.join(DATASETS)}, or a folder of MNIST-format IDX files")
+    common.add_argument("--epochs", type=_positive_int, help="epochs to train (the total, when resuming)")
+    common.add_argument("--minutes", type=float, default=None,
+                        help="time budget: stop after this many minutes of training steps (evaluation not counted)")
+    common.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
+    common.add_argument("--batch-size", type=_positive_int, help="images per step")
+    common.add_argument("--lr", type=float, help="learning rate")
+    common.add_argument("--seed", type=int, default=0, help="seed of every random choice (weights, order, noise)")
+    common.add_argument("--limit", type=_positive_int, default=None, help="train on the first N training images only")
+    common.add_argument("--eval-images", type=_positive_int, default=1000,
+                        help="test images used for the evaluation after every epoch")
+    common.add_argument("--log-every", type=_positive_int, default=50, help="write a training record every N steps")
+    common.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint, exactly as if it had not stopped")
+    common.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    common.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t = commands.add_parser("train", help="train a model into a run directory",
+                            description="Train a model. The run directory (--out) receives config.json, log.jsonl "
+                                        "(one JSON record per line), checkpoint.npz (written atomically after every "
+                                        "epoch, on Ctrl-C and at the end), loss_curve.png and figures/. "
+                                        "`scratchgen train MODEL --help` lists the options of MODEL.")
+    models = t.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for name, family in FAMILIES.items():
+        p = models.add_parser(name, parents=[common], formatter_class=formatter, help=family.name,
+                              description=f"Train a {family.name}.")
+        family.add_arguments(p)
+        p.set_defaults(run=train, **{**COMMON_DEFAULTS, **family.defaults})
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .training.restoration import MASK_PATTERNS, TASKS
     parser = argparse.ArgumentParser(prog="scratchgen", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo_parser = commands.add_parser("demo", help="a short demo of the autograd: fit a network to two spirals")
@@ -266,52 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--seed", type=int, default=0, help="seed for the data and the weights (default 0)")
     demo_parser.set_defaults(run=demo)
 
-    from .data import DATASETS, DEFAULT_DATASET, resolve_data_arg
     formatter = argparse.ArgumentDefaultsHelpFormatter
-    t = commands.add_parser("train", formatter_class=formatter, help="train a model into a run directory",
-                            description="Train a model. The run directory (--out) receives config.json, log.jsonl "
-                                        "(one JSON record per line), checkpoint.npz (written atomically after every "
-                                        "epoch, on Ctrl-C and at the end), loss_curve.png and figures/ (sample and "
-                                        "reconstruction grids after every epoch).")
-    t.add_argument("model", choices=["ae", "vae"], help="ae: autoencoder; vae: variational autoencoder")
-    t.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET,
-                   help=f"dataset: one of {', '.join(DATASETS)}, or a folder of MNIST-format IDX files")
-    t.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train (the total, when resuming)")
-    t.add_argument("--minutes", type=float, default=None,
-                   help="time budget: stop after this many minutes of training steps (evaluation not counted)")
-    t.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
-    t.add_argument("--arch", choices=["mlp", "conv"], default="mlp",
-                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way (BENCHMARKS.md vae_conv)")
-    t.add_argument("--latent", type=_positive_int, default=None,
-                   help="code size (ae, default 32) or latent dimension (vae, default 20)")
-    t.add_argument("--hidden", type=_positive_int, default=400, help="hidden width of the mlp encoder and decoder")
-    t.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None,
-                   help="vae decoder: bernoulli for binarized pixels (default), gaussian for gray values")
-    t.add_argument("--loss", choices=["bce", "mse"], default="bce",
-                   help="ae reconstruction loss: Bernoulli cross-entropy or squared error, summed over pixels")
-    t.add_argument("--beta", type=float, default=1.0, help="vae: weight of the KL term (1 = the true ELBO)")
-    t.add_argument("--kl-warmup", type=int, default=0,
-                   help="vae: raise the KL weight linearly from 0 to --beta over this many steps (0: off)")
-    t.add_argument("--binarize", choices=["auto", "bernoulli", "threshold", "none"], default="auto",
-                   help="training pixels: auto = bernoulli (fresh samples every epoch) for a Bernoulli vae, gray otherwise")
-    t.add_argument("--corrupt", choices=["gaussian", "salt-pepper", "mask"], default=None,
-                   help="ae: train a denoising autoencoder on corrupted inputs with clean targets")
-    t.add_argument("--noise-level", type=float, default=0.5,
-                   help="with --corrupt: the Gaussian sigma, or the fraction of pixels hit")
-    t.add_argument("--classes", type=_classes, default=None,
-                   help="train only on these digits, e.g. 3 or 1,7 (one-class anomaly detection)")
-    t.add_argument("--batch-size", type=_positive_int, default=128, help="images per step")
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    t.add_argument("--seed", type=int, default=0, help="seed of every random choice (weights, order, binarization, noise)")
-    t.add_argument("--limit", type=_positive_int, default=None, help="train on the first N training images only")
-    t.add_argument("--eval-images", type=_positive_int, default=1000,
-                   help="test images used for the evaluation after every epoch")
-    t.add_argument("--log-every", type=_positive_int, default=50, help="write a training record every N steps")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint, exactly as if it had not stopped")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.set_defaults(run=train)
+    _train_parser(commands, formatter)
 
     def run_dir_parser(name, help, description):
         p = commands.add_parser(name, formatter_class=formatter, help=help, description=description)
@@ -320,9 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     s = run_dir_parser("sample", "draw samples from a trained model",
-                       "Decode codes drawn from N(0, I) (the VAE's prior) into a grid; writes RUN_DIR/samples.png.")
+                       "Draw samples from a trained model into a grid; writes RUN_DIR/samples.png.")
     s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
-    s.add_argument("--seed", type=int, default=0, help="seed of the latent draws")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     s.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/samples.png")
     s.set_defaults(run=sample)
     r = run_dir_parser("reconstruct", "reconstruct test images (and interpolate, for a vae)",
@@ -330,14 +336,28 @@ def build_parser() -> argparse.ArgumentParser:
                        "and the reconstructions) and, for a vae, RUN_DIR/interpolation.png.")
     r.add_argument("--n", type=_positive_int, default=10, help="test images to reconstruct")
     r.set_defaults(run=reconstruct)
+    rs = run_dir_parser("restore", "restore damaged test images with a trained model",
+                        "Damage the first N test images, restore them with the model, and write "
+                        "RUN_DIR/restore_TASK.png (clean, damaged, restored) and restore_TASK.json (PSNR and SSIM of "
+                        "the restoration and of the damaged input). Tasks: "
+                        + "; ".join(f"{k}: {v}" for k, v in TASKS.items()) + ".")
+    rs.add_argument("--task", choices=list(TASKS), required=True, help="what to restore")
+    rs.add_argument("--mask", default=None, help=f"inpaint/complete: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
+                                                 f"(black = missing); default center (inpaint), bottom (complete)")
+    rs.add_argument("--fraction", type=float, default=0.5, help="--mask random: fraction of pixels missing")
+    rs.add_argument("--noise-std", type=float, default=0.3, help="denoise: standard deviation of the noise")
+    rs.add_argument("--n", type=_positive_int, default=10, help="test images to restore")
+    rs.add_argument("--seed", type=int, default=0, help="seed of the damage and of the restoration")
+    rs.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/restore_TASK.png")
+    rs.set_defaults(run=restore)
     e = run_dir_parser("evaluate", "test-set metrics of a trained model",
-                       "Evaluate on the test set: for a vae the ELBO and the importance-weighted bound IWAE-k "
-                       "(nats per image; binary test images are binarized once with a fixed seed), for an ae the "
-                       "reconstruction loss and PSNR. A 2-d vae also gets figures/manifold.png and "
-                       "figures/latent_means.png. Writes RUN_DIR/evaluation.json.")
+                       "Evaluate on the test set and write RUN_DIR/metrics.json: for a vae the ELBO and the "
+                       "importance-weighted bound IWAE-k (nats per image; binary test images are binarized once "
+                       "with a fixed seed), for an ae the reconstruction loss and PSNR. A 2-d vae also gets "
+                       "figures/manifold.png and figures/latent_means.png.")
     e.add_argument("--k", type=int, default=1000, help="vae: importance samples per image for IWAE-k (0: skip)")
     e.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
-    e.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    e.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     e.set_defaults(run=evaluate)
     return parser
 

@@ -74,7 +74,7 @@ def test_sample_reconstruct_evaluate(vae_run):
     assert r.returncode == 0, r.stderr
     r = run("evaluate", vae_run, "--k", "20")
     assert r.returncode == 0, r.stderr
-    metrics = json.load(open(os.path.join(vae_run, "evaluation.json")))
+    metrics = json.load(open(os.path.join(vae_run, "metrics.json")))
     assert metrics["test_images"] == 40 and metrics["iwae_20"] >= metrics["elbo"] - 5
     for name in ("samples.png", "reconstructions.png", "interpolation.png", "figures/manifold.png",
                  "figures/latent_means.png"):
@@ -86,8 +86,8 @@ def test_sample_reconstruct_evaluate(vae_run):
 
 
 def test_errors_are_one_line(vae_run, data_dir, tmp_path):
-    r = run("train", "gan", "--data", data_dir)
-    assert r.returncode == 2 and "invalid choice: 'gan'" in r.stderr
+    r = run("train", "nosuch", "--data", data_dir)
+    assert r.returncode == 2 and "invalid choice: 'nosuch'" in r.stderr
     r = run("train", "vae", "--data", "cifar10")
     assert "unknown dataset 'cifar10'" in r.stderr
     r = run("train", "vae", "--data", data_dir, "--out", vae_run)
@@ -123,7 +123,11 @@ def test_resume_and_denoising_ae(data_dir, tmp_path):
 
 
 def test_help_explains_every_option():
+    from scratchgen.training.families import FAMILIES
     r = run("train", "--help")
+    assert r.returncode == 0 and all(name in r.stdout for name in FAMILIES)
+    r = run("train", "vae", "--help")
     assert r.returncode == 0
     for option in ("--data", "--epochs", "--minutes", "--out", "--resume", "--overwrite", "--limit", "--kl-warmup"):
         assert option in r.stdout
+    assert "--corrupt" not in r.stdout and "--corrupt" in run("train", "ae", "--help").stdout

@@ -1,7 +1,8 @@
 """The training loop shared by every model family.
 
 A model family supplies a ``step(x, y, trainer) -> {"loss": float, ...}`` that does one full
-update (zero the gradients, forward, backward, optimizer step: a GAN does two), an optional
+update (zero the gradients, forward, backward, optimizer step: a GAN does two, with a dict of
+two optimizers), an optional
 ``evaluate(trainer) -> {metric: float}`` and an optional ``figures(trainer, tag)``. The
 trainer owns everything else: epochs and a time budget, the tqdm bar (loss, images/s, ETA),
 the JSON-lines log, checkpoints with every RNG state (so ``--resume`` continues bit for bit),
@@ -50,6 +51,7 @@ def read_log(run_dir) -> list[dict]:
 class Trainer:
     """Run ``step`` over ``loader`` for ``epochs`` epochs or ``minutes`` of training, whichever ends first.
 
+    ``optimizer`` is one optimizer or a dict of named ones (a GAN's generator and discriminator).
     ``generators`` names every np.random.Generator the step draws from (e.g. the VAE's noise);
     they are checkpointed together with the loader's shuffling and binarization streams and
     scratchgen's default generator.
@@ -87,6 +89,12 @@ class Trainer:
         return {name: generator_state_array(g) for name, g in self._loader_generators().items()}
 
     # ---- checkpoints -----------------------------------------------------------------------------
+    def _optimizers(self) -> dict:
+        """Checkpoint part name of each optimizer: "optimizer", or "optimizer_<name>" for a dict."""
+        if isinstance(self.optimizer, dict):
+            return {f"optimizer_{name}": optimizer for name, optimizer in self.optimizer.items()}
+        return {"optimizer": self.optimizer}
+
     @property
     def checkpoint_path(self) -> str:
         return os.path.join(self.run_dir, CHECKPOINT)
@@ -100,7 +108,7 @@ class Trainer:
         rng = OrderedDict((name, generator_state_array(g)) for name, g in self._all_generators().items())
         for name, array in self._loader_snapshot.items():
             rng[f"loader_{name}"] = array
-        parts = dict(model=self.model, optimizer=self.optimizer, rng=rng, trainer=trainer)
+        parts = dict(model=self.model, **self._optimizers(), rng=rng, trainer=trainer)
         if self.ema is not None:
             parts["ema"] = self.ema
         if self.schedule is not None:
@@ -112,7 +120,8 @@ class Trainer:
         """Restore everything ``save`` wrote; the next step is the one the saved run would take."""
         parts = load_checkpoint(self.checkpoint_path)
         self.model.load_state_dict(parts["model"])
-        self.optimizer.load_state_dict(parts["optimizer"])
+        for part, optimizer in self._optimizers().items():
+            optimizer.load_state_dict(parts[part])
         if self.ema is not None:
             self.ema.load_state_dict(parts["ema"])
         if self.schedule is not None:

@@ -1,0 +1,245 @@
+"""Training recipes of the autoencoder (``scratchgen train ae``) and the VAE (``train vae``)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from ... import autograd as ag
+from ...data import DataLoader
+from ...evaluation.metrics import psnr
+from ...models import VAE, Autoencoder, corrupt
+from .. import figures as fig
+from ..runs import Family, eval_images, figures_dir, interpolation_pairs, loss_figure, refuse_overwrite
+
+
+def _classes(text):
+    try:
+        return [int(c) for c in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected digits separated by commas, e.g. 3 or 1,7, got {text!r}") from None
+
+
+def _shared_arguments(p, latent_default):
+    p.add_argument("--arch", choices=["mlp", "conv"], default="mlp",
+                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way (BENCHMARKS.md vae_conv)")
+    p.add_argument("--latent", type=int, default=latent_default, help="size of the code")
+    p.add_argument("--hidden", type=int, default=400, help="hidden width of the mlp encoder and decoder")
+    p.add_argument("--binarize", choices=["auto", "bernoulli", "threshold", "none"], default="auto",
+                   help="training pixels: auto = bernoulli (fresh samples every epoch) for a Bernoulli vae, gray otherwise")
+    p.add_argument("--classes", type=_classes, default=None,
+                   help="train only on these digits, e.g. 3 or 1,7 (one-class anomaly detection)")
+
+
+def _ae_arguments(p):
+    _shared_arguments(p, 32)
+    p.add_argument("--loss", choices=["bce", "mse"], default="bce",
+                   help="reconstruction loss: Bernoulli cross-entropy or squared error, summed over pixels")
+    p.add_argument("--corrupt", choices=["gaussian", "salt-pepper", "mask"], default=None,
+                   help="train a denoising autoencoder on corrupted inputs with clean targets")
+    p.add_argument("--noise-level", type=float, default=0.5,
+                   help="with --corrupt: the Gaussian sigma, or the fraction of pixels hit")
+
+
+def _vae_arguments(p):
+    _shared_arguments(p, 20)
+    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
+                   help="decoder: bernoulli for binarized pixels, gaussian for gray values")
+    p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the true ELBO)")
+    p.add_argument("--kl-warmup", type=int, default=0,
+                   help="raise the KL weight linearly from 0 to --beta over this many steps (0: off)")
+
+
+def _binarize(args, default):
+    choice = default if args.binarize == "auto" else args.binarize
+    return None if choice in (None, "none") else choice
+
+
+def _ae_configure(args):
+    return dict(arch=args.arch, latent=args.latent, hidden=args.hidden, loss=args.loss, classes=args.classes,
+                binarize=_binarize(args, None), corrupt=args.corrupt, noise_level=args.noise_level)
+
+
+def _vae_configure(args):
+    default = "bernoulli" if args.likelihood == "bernoulli" else None
+    return dict(arch=args.arch, latent=args.latent, hidden=args.hidden, likelihood=args.likelihood,
+                beta=args.beta, kl_warmup=args.kl_warmup, classes=args.classes, binarize=_binarize(args, default))
+
+
+# ---- autoencoder ---------------------------------------------------------------------------------
+def _ae_build(c):
+    return Autoencoder(c["arch"], code=c["latent"], hidden=c["hidden"], loss=c["loss"])
+
+
+def _ae_step(model, optimizer, c):
+    rng = np.random.default_rng(c["seed"] + 1)   # corruption noise (saved by the trainer)
+
+    def step(x, y, trainer):
+        x_in = corrupt(x, c["corrupt"], c["noise_level"], rng) if c.get("corrupt") else x
+        optimizer.zero_grad()
+        loss = model.reconstruction_loss(x_in, x)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item()}
+    step.generators = {"corruption": rng}
+    return step
+
+
+def _ae_evaluate(model, c, x):
+    rng = np.random.default_rng(0)
+    x_in = corrupt(x, c["corrupt"], c["noise_level"], rng) if c.get("corrupt") else x
+    with ag.no_grad():
+        loss = float(np.mean([model.reconstruction_loss(x_in[s:s + 500], x[s:s + 500]).item()
+                              for s in range(0, len(x), 500)]))
+    out = {"loss": loss, "psnr": psnr(model.reconstruct(x_in), x)}
+    if c.get("corrupt"):
+        out["psnr_input"] = psnr(x_in, x)
+    return out
+
+
+def reconstruction_rows(model, c, x, n=10):
+    """Test images, their corrupted version (denoising autoencoder) and the reconstructions, row by row."""
+    rows, labels, x_in = [x[:n]], ["test image"], x[:n]
+    if c.get("corrupt"):
+        x_in = corrupt(x[:n], c["corrupt"], c["noise_level"], np.random.default_rng(0))
+        rows.append(x_in)
+        labels.append(f"{c['corrupt']} {c['noise_level']}")
+    rows.append(model.reconstruct(x_in))
+    labels.append("reconstruction")
+    return np.concatenate(rows), labels
+
+
+def _ae_figures(model, c, run_dir, tag, x, labels):
+    images, row_labels = reconstruction_rows(model, c, x)
+    fig.image_grid(os.path.join(figures_dir(run_dir), f"reconstructions_{tag}.png"), images, ncols=10,
+                   row_labels=row_labels, title=f"Autoencoder reconstructions ({tag})")
+    loss_figure(run_dir)
+
+
+def _ae_final(model, c, args):
+    x, _ = eval_images(c, args.limit)
+    return {"test_images": len(x), **_ae_evaluate(model, c, x)}
+
+
+def _reconstruct(model, c, run_dir, args):
+    path = os.path.join(run_dir, "reconstructions.png")
+    refuse_overwrite(path, args.overwrite)
+    interpolation = os.path.join(run_dir, "interpolation.png")
+    if c["model"] == "vae":
+        refuse_overwrite(interpolation, args.overwrite)
+    x, labels = eval_images(c, max(args.n, 200))
+    images, row_labels = reconstruction_rows(model, c, x, args.n)
+    fig.image_grid(path, images, ncols=args.n, row_labels=row_labels, title="Test images and their reconstructions")
+    if c["model"] != "vae":
+        return [path]
+    rows = [np.concatenate([x[a][None], model.interpolate(x[a], x[b], 10), x[b][None]])
+            for a, b in interpolation_pairs(labels)]
+    fig.image_grid(interpolation, np.concatenate(rows), ncols=12,
+                   title="Latent interpolation: image, decoded (1-t) mu(a) + t mu(b) for t = 0..1, image")
+    return [path, interpolation]
+
+
+def _sample(model, c, n, rng, args):
+    what = "VAE samples from the prior" if c["model"] == "vae" else "Autoencoder decodings of codes drawn from N(0, I)"
+    return model.sample(n, rng), what
+
+
+# ---- VAE -------------------------------------------------------------------------------------------
+def _vae_build(c):
+    return VAE(c["arch"], latent=c["latent"], hidden=c["hidden"], likelihood=c["likelihood"], seed=c["seed"] + 2)
+
+
+def _vae_step(model, optimizer, c):
+    warmup = c.get("kl_warmup", 0)
+
+    def step(x, y, trainer):
+        beta = c["beta"] * (min(1.0, (trainer.step + 1) / warmup) if warmup else 1.0)
+        optimizer.zero_grad()
+        loss, rec, kl = model.loss(x, beta=beta)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item(), "recon": -float(np.mean(rec.data)), "kl": float(np.mean(kl.data)), "beta": beta}
+    step.generators = {"vae_noise": model.generator}
+    return step
+
+
+def _vae_evaluate(model, c, x):
+    m = model.evaluate(x)
+    return {"loss": -m["elbo"], "elbo": m["elbo"], "recon": -m["recon"], "kl": m["kl"]}
+
+
+def _vae_figures(model, c, run_dir, tag, x, labels):
+    d = figures_dir(run_dir)
+    z_rng = np.random.default_rng(1)     # the same z every epoch: the grids show the model changing
+    fig.image_grid(os.path.join(d, f"samples_{tag}.png"), model.sample(64, z_rng), ncols=8,
+                   title=f"VAE samples from the prior ({tag})")
+    images = np.concatenate([x[:10], model.reconstruct(x[:10])])
+    fig.image_grid(os.path.join(d, f"reconstructions_{tag}.png"), images, ncols=10,
+                   row_labels=["test image", "reconstruction"], title=f"VAE reconstructions ({tag})")
+    loss_figure(run_dir)
+
+
+def vae_latent_figures(model, run_dir, x, labels, overwrite=True) -> list[str]:
+    """For a 2-d latent: the decoded manifold grid and the test latent means coloured by label."""
+    d = figures_dir(run_dir)
+    paths = [os.path.join(d, "manifold.png"), os.path.join(d, "latent_means.png")]
+    for p in paths:
+        refuse_overwrite(p, overwrite)
+    grid = model.manifold(20)
+    fig.image_grid(paths[0], grid.reshape(-1, *grid.shape[2:]), ncols=20,
+                   title="Decoded manifold: z on a 20x20 grid over [-3, 3]^2")
+    fig.latent_scatter(paths[1], model.latent_means(x), labels, title=f"Latent means of {len(x)} test images")
+    return paths
+
+
+def _vae_final(model, c, args):
+    x, labels = eval_images(c, args.limit)
+    metrics = {"test_images": len(x), **_vae_evaluate(model, c, x)}
+    if args.k:
+        bound = model.iwae_bound(x, k=args.k, generator=np.random.default_rng(args.seed))
+        metrics[f"iwae_{args.k}"] = float(np.mean(bound))
+        metrics[f"nll_iwae_{args.k}"] = -float(np.mean(bound))
+    if c["latent"] == 2:
+        vae_latent_figures(model, args.run_dir, x, labels)
+    return metrics
+
+
+FAMILIES = {
+    "ae": Family("autoencoder", _ae_arguments, _ae_configure, _ae_build, _ae_step, _ae_evaluate, _ae_figures,
+                 _ae_final, sample=_sample, reconstruct=_reconstruct),
+    "vae": Family("variational autoencoder", _vae_arguments, _vae_configure, _vae_build, _vae_step, _vae_evaluate,
+                  _vae_figures, _vae_final, sample=_sample, reconstruct=_reconstruct),
+}
+
+
+def fit_autoencoder(model, images: np.ndarray, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
+                    seed: int = 0, corruption=None, desc: str = "training", progress=None) -> list[float]:
+    """Train an Autoencoder on uint8 images with Adam; returns the mean loss of each epoch.
+
+    ``corruption = (kind, level)`` trains a denoising autoencoder: corrupted inputs, clean targets.
+    The examples use this short loop; ``scratchgen train ae`` uses the full Trainer.
+    """
+    from tqdm import tqdm
+
+    from ...optim import Adam
+    optimizer = Adam(model.parameters(), lr=lr)
+    loader = DataLoader((images, np.zeros(len(images), np.int64)), batch_size, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    history = []
+    bar = tqdm(total=epochs * len(loader), desc=desc, unit="step", leave=False,
+               disable=(not progress) if progress is not None else None)
+    for _ in range(epochs):
+        total = 0.0
+        for x, _ in loader:
+            x_in = corrupt(x, *corruption, rng) if corruption else x
+            optimizer.zero_grad()
+            loss = model.reconstruction_loss(x_in, x)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3g}")
+        history.append(total / len(images))
+    bar.close()
+    return history
