@@ -131,3 +131,20 @@ def test_help_explains_every_option():
     for option in ("--data", "--epochs", "--minutes", "--out", "--resume", "--overwrite", "--limit", "--kl-warmup"):
         assert option in r.stdout
     assert "--corrupt" not in r.stdout and "--corrupt" in run("train", "ae", "--help").stdout
+
+
+def test_restore_with_a_denoising_autoencoder(data_dir, tmp_path):
+    out = str(tmp_path / "dae")
+    assert run("train", "ae", "--data", data_dir, "--limit", "64", "--latent", "8", "--hidden", "32", "--epochs", "2",
+               "--corrupt", "mask", "--out", out, "--no-progress").returncode == 0
+    r = run("restore", out, "--task", "inpaint", "--n", "8")
+    assert r.returncode == 0, r.stderr
+    scores = json.load(open(os.path.join(out, "restore_inpaint.json")))
+    assert scores["images"] == 8 and {"psnr", "ssim", "psnr_damaged", "psnr_hole"} <= set(scores)
+    assert os.path.exists(os.path.join(out, "restore_inpaint.png"))
+    r = run("restore", out, "--task", "inpaint")
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = run("restore", out, "--task", "superres")
+    assert r.returncode == 2 and "cannot superres" in r.stderr
+    r = run("restore", out, "--task", "inpaint", "--mask", "nosuch", "--overwrite")
+    assert r.returncode == 2 and "unknown mask 'nosuch'" in r.stderr

@@ -145,6 +145,15 @@ def _sample(model, c, n, rng, args):
     return model.sample(n, rng), what
 
 
+def _inpaint(model, c, damaged, known, rng, args):
+    """The reconstruction of the holed image, with the known pixels kept as they are."""
+    return np.where(known, damaged, model.reconstruct(damaged)).astype(np.float32)
+
+
+def _denoise(model, c, damaged, known, rng, args):
+    return model.reconstruct(np.clip(damaged, 0, 1))
+
+
 # ---- VAE -------------------------------------------------------------------------------------------
 def _vae_build(c):
     return VAE(c["arch"], latent=c["latent"], hidden=c["hidden"], likelihood=c["likelihood"], seed=c["seed"] + 2)
@@ -207,7 +216,8 @@ def _vae_final(model, c, args):
 
 FAMILIES = {
     "ae": Family("autoencoder", _ae_arguments, _ae_configure, _ae_build, _ae_step, _ae_evaluate, _ae_figures,
-                 _ae_final, sample=_sample, reconstruct=_reconstruct),
+                 _ae_final, sample=_sample, reconstruct=_reconstruct,
+                 restore={"inpaint": _inpaint, "denoise": _denoise}),
     "vae": Family("variational autoencoder", _vae_arguments, _vae_configure, _vae_build, _vae_step, _vae_evaluate,
                   _vae_figures, _vae_final, sample=_sample, reconstruct=_reconstruct),
 }
