@@ -198,8 +198,9 @@ def _figures(model, c, run_dir, tag, x, labels):
     d = figures_dir(run_dir)
     fig.image_grid(os.path.join(d, f"samples_{tag}.png"), model.generate(_fixed_latents(model, c, FIXED_LATENTS)),
                    ncols=8, title=f"{c['model'].upper()} samples of a fixed z ({tag})")
-    # Epoch grids in order, then the grid drawn when a time budget ran out.
-    frames = sorted(glob.glob(os.path.join(d, "samples_epoch*.png"))) + sorted(glob.glob(os.path.join(d, "samples_step*.png")))
+    # Every grid drawn so far, epoch ends and time-budget stops, in the order they were drawn.
+    frames = sorted(glob.glob(os.path.join(d, "samples_epoch*.png")) + glob.glob(os.path.join(d, "samples_step*.png")),
+                    key=os.path.getmtime)
     fig.animated_gif(os.path.join(d, "progress.gif"), frames)
     interpolation_figure(model, c, os.path.join(d, "interpolation.png"), np.random.default_rng(c["seed"] + 3))
     _curves(run_dir)
