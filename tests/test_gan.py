@@ -7,7 +7,7 @@ import pytest
 import scratchgen as sg
 import scratchgen.nn as nn
 from scratchgen.gradcheck import gradcheck, gradcheck_module
-from scratchgen.models.gan import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
+from scratchgen.models.gan import (GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                                    discriminator_loss, generator_loss, interpolate_latents)
 
 
@@ -124,3 +124,17 @@ def test_interpolation_endpoints_and_norms():
     radii = np.linalg.norm(interpolate_latents(z0, z1, 5, spherical=True), axis=1)
     np.testing.assert_allclose(radii, np.linalg.norm(z0), rtol=1e-5)
     assert np.linalg.norm(interpolate_latents(z0, z1, 5)[2]) < np.linalg.norm(z0)
+
+
+def test_eval_mode_samples_depend_on_their_own_latent_only():
+    # Batch norm with running statistics: G(z)[:3] is the same whether or not other latents share the batch.
+    sg.manual_seed(0)
+    model = GAN(MLPGenerator(latent_dim=4, hidden=(8,)), MLPDiscriminator(hidden=(8,)))
+    z = model.noise(8, np.random.default_rng(0))
+    model.train()
+    model(z)                      # one training batch moves the running statistics off their start
+    assert not np.allclose(model.generate(z)[:3], model.generate(z[:3]))   # train mode: batch statistics
+    model.eval()
+    np.testing.assert_array_equal(model.generate(z)[:3], model.generate(z[:3]))
+    assert model.sample(5, np.random.default_rng(1)).shape == (5, 28, 28)
+    assert model.discriminate(model.generate(z)).shape == (8,)

@@ -8,7 +8,8 @@ D(x) = sigmoid(logit) being its belief that x is real. They play the min-max gam
 Every loss below takes the discriminator's *logits* and uses log D = log_sigmoid(logit) and
 log(1 - D) = log_sigmoid(-logit), which stay finite at logits of +-100 where sigmoid rounds to
 exactly 0 or 1. The pieces of the game (``discriminator_loss``, ``generator_loss``) are written
-here; the alternating updates live in the trainer.
+here, and ``GAN`` holds both players so that one state dict is the whole game; the alternating
+updates live in the training recipe (``scratchgen/training/families/gan.py``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import numpy as np
 from .. import nn
 from ..autograd import ops
 from ..autograd.losses import binary_cross_entropy_with_logits
-from ..autograd.tensor import Tensor, as_tensor
+from ..autograd.tensor import Tensor, as_tensor, no_grad
+from .vae import check_images
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 
@@ -90,6 +92,45 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, images) -> Tensor:
         return self.net(images).reshape(-1)
+
+
+class GAN(nn.Module):
+    """The generator G and the discriminator D of one game, in one module (one checkpoint).
+
+    ``generator`` maps z (N, latent_dim) to images (N, 1, H, W) in [0, 1] and has a ``latent_dim``;
+    ``discriminator`` maps images to logits (N,). Sampling uses the module's mode: in eval mode
+    G's batch norm uses its running statistics, so each image depends on its own z only.
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module):
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim = generator.latent_dim
+
+    def forward(self, z) -> Tensor:
+        return self.generator(z)
+
+    def discriminate(self, images) -> Tensor:
+        """D's logits for images (N, H, W), (N, 1, H, W) or (N, H*W)."""
+        return self.discriminator(check_images(images, owner="GAN discriminator"))
+
+    def noise(self, n: int, generator: np.random.Generator) -> np.ndarray:
+        """z ~ p_z = N(0, I), shape (n, latent_dim)."""
+        return generator.standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def generate(self, z, batch_size: int = 500) -> np.ndarray:
+        """G(z) as images (N, H, W), without a graph."""
+        z = np.asarray(z, np.float32)
+        with no_grad():
+            return np.concatenate([self.generator(z[s:s + batch_size]).data[:, 0]
+                                   for s in range(0, len(z), batch_size)])
+
+    def sample(self, n: int, generator: np.random.Generator) -> np.ndarray:
+        return self.generate(self.noise(n, generator))
+
+    def interpolate(self, z0, z1, steps: int, spherical: bool = False) -> np.ndarray:
+        """G along the line (or great circle) from z0 to z1: images (steps, H, W)."""
+        return self.generate(interpolate_latents(z0, z1, steps, spherical))
 
 
 # ------------------------------------------------------------------------- the losses

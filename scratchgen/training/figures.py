@@ -100,3 +100,21 @@ def latent_scatter(path, means: np.ndarray, labels: np.ndarray, title: str) -> s
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def animated_gif(path, pngs: list[str], seconds_per_frame: float = 0.4) -> str:
+    """Save the PNGs (e.g. one sample grid per epoch) as frames of a looping GIF, padded white to one size.
+
+    Pillow writes it: matplotlib depends on Pillow, so it is always installed beside matplotlib.
+    """
+    from PIL import Image
+    frames = [Image.open(p).convert("RGB") for p in pngs]
+    width, height = max(f.width for f in frames), max(f.height for f in frames)
+    padded = []
+    for frame in frames:
+        canvas = Image.new("RGB", (width, height), "white")
+        canvas.paste(frame, (0, 0))
+        padded.append(canvas)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    padded[0].save(path, save_all=True, append_images=padded[1:], duration=int(1000 * seconds_per_frame), loop=0)
+    return path
