@@ -103,6 +103,7 @@ def _start_run(args, out):
 
 
 def train(args: argparse.Namespace) -> int:
+    import contextlib
     import os
 
     from .autograd import manual_seed
@@ -136,7 +137,8 @@ def train(args: argparse.Namespace) -> int:
 
     def figures(trainer, tag):
         model.eval()
-        family.figures(model, config, out, tag, x_eval, y_eval)
+        with ema.average_parameters() if ema else contextlib.nullcontext():   # sample as a loaded run would
+            family.figures(model, config, out, tag, x_eval, y_eval)
         model.train()
 
     trainer = Trainer(out, model=model, optimizer=optimizer, loader=loader, step=step, evaluate=evaluate,
@@ -326,10 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     s = run_dir_parser("sample", "draw samples from a trained model",
-                       "Draw samples from a trained model into a grid; writes RUN_DIR/samples.png.")
+                       "Draw samples from a trained model into a grid; writes RUN_DIR/samples.png. A ddpm run samples "
+                       "with its EMA weights, by DDIM with 50 steps unless --sampler ddpm is given.")
     s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
     s.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     s.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/samples.png")
+    s.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim",
+                   help="ddpm runs: DDIM with --steps steps, or ancestral sampling through all T steps")
+    s.add_argument("--steps", type=_positive_int, default=50, help="ddpm runs, --sampler ddim: number of steps")
+    s.add_argument("--eta", type=float, default=0.0,
+                   help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance")
+    s.add_argument("--variance", choices=["beta", "beta_tilde"], default="beta",
+                   help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")
+    s.add_argument("--guidance", type=float, default=0.0,
+                   help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)")
+    s.add_argument("--label", type=int, default=None,
+                   help="class-conditional ddpm runs: draw only this digit (without it: the digits 0-9 in turn)")
     s.set_defaults(run=sample)
     r = run_dir_parser("reconstruct", "reconstruct test images (and interpolate, for a vae)",
                        "Write RUN_DIR/reconstructions.png (test images, their corrupted version for a denoising ae, "
@@ -346,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  f"(black = missing); default center (inpaint), bottom (complete)")
     rs.add_argument("--fraction", type=float, default=0.5, help="--mask random: fraction of pixels missing")
     rs.add_argument("--noise-std", type=float, default=0.3, help="denoise: standard deviation of the noise")
+    rs.add_argument("--resample", type=_positive_int, default=1,
+                    help="ddpm inpaint: RePaint resampling, each reverse step repeated this many times")
     rs.add_argument("--n", type=_positive_int, default=10, help="test images to restore")
     rs.add_argument("--seed", type=int, default=0, help="seed of the damage and of the restoration")
     rs.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/restore_TASK.png")

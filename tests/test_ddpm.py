@@ -148,21 +148,22 @@ def test_unet_shapes_and_class_conditioning():
         UNet(widths=(8, 16), time_dim=16)(x, np.array([0, 1]), np.array([1, 2]))
 
 
+class ImageOnly(nn.Module):
+    """A noise network with its timesteps (and labels) fixed: a function of the image alone, to gradcheck."""
+
+    def __init__(self, net, t, labels=None):
+        super().__init__()
+        self.net, self.t, self.labels = net, t, labels
+
+    def forward(self, x):
+        return self.net(x, self.t, self.labels)
+
+
 def test_small_unet_passes_a_float64_gradient_check():
     sg.manual_seed(0)
     net = UNet(widths=(4, 8), time_dim=8, time_features=4, groups=2).double()
     x = np.random.default_rng(6).standard_normal((2, 1, 28, 28))
-    t = np.array([5, 700])
-
-    class Step(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return net(x, t)
-
-    assert gradcheck_module(Step(), [x], directions=3)
+    assert gradcheck_module(ImageOnly(net, np.array([5, 700])), [x], directions=3)
 
 
 def test_training_loss_is_the_noise_prediction_mse():
@@ -171,3 +172,68 @@ def test_training_loss_is_the_noise_prediction_mse():
     x0 = to_model_space(np.random.default_rng(7).uniform(size=(4, 1, 28, 28)))
     loss = diffusion.loss(x0, np.random.default_rng(8))
     assert loss.shape == () and loss.requires_grad and 0.1 < loss.item() < 10
+
+
+class RecordingOracle(OracleNoise):
+    """The oracle, remembering the noise it returns at every call."""
+
+    def __init__(self, x0, schedule):
+        super().__init__(x0, schedule)
+        self.calls = []
+
+    def forward(self, x_t, t, labels=None):
+        eps = super().forward(x_t, t, labels)
+        self.calls.append((int(np.asarray(t)[0]), eps.data))
+        return eps
+
+
+def test_restorations_with_an_oracle_recover_the_clean_images():
+    """Each restoration path (image-space inputs, model-space process) lands on x_0 when eps_theta is exact."""
+    s = NoiseSchedule(50, "cosine")
+    rng = np.random.default_rng(9)
+    images = rng.uniform(0.05, 0.95, size=(2, 28, 28)).astype(np.float32)
+    diffusion = Diffusion(OracleNoise(to_model_space(images)[:, None], s), s)
+    known = np.ones((2, 28, 28), bool)
+    known[:, 7:21, 7:21] = False
+    restored = {
+        "inpaint": diffusion.inpaint(np.where(known, images, 0), known, rng, resample=2),
+        "denoise": diffusion.denoise(images + 0.3 * rng.standard_normal(images.shape), 0.3, rng),
+        "superres": diffusion.super_resolve(images.reshape(2, 14, 2, 14, 2).mean(axis=(2, 4)), rng),
+    }
+    for task, result in restored.items():
+        np.testing.assert_allclose(result[:, 0], images, atol=1e-4, err_msg=task)
+
+
+def test_denoising_feeds_the_network_an_x_t_with_the_noise_level_of_its_t():
+    """Noise of std s in [0, 1] units is std 2s in [-1, 1] units; scaled by sqrt(abar_t) it must be
+    exactly the sqrt(1 - abar_t) eps of the forward process, so the oracle's eps has unit variance."""
+    s = NoiseSchedule(200)
+    rng = np.random.default_rng(10)
+    images = rng.uniform(0.2, 0.8, size=(8, 28, 28)).astype(np.float32)
+    oracle = RecordingOracle(to_model_space(images)[:, None], s)
+    diffusion = Diffusion(oracle, s)
+    for noise_std in (0.1, 0.4):
+        oracle.calls.clear()
+        diffusion.denoise(images + noise_std * rng.standard_normal(images.shape), noise_std, rng)
+        t, eps = oracle.calls[0]
+        assert t == diffusion.matching_timestep(noise_std) and len(oracle.calls) == t + 1
+        ratio = math.sqrt((1 - s.alpha_bars[t]) / s.alpha_bars[t])
+        assert eps.std() == pytest.approx(2 * noise_std / ratio, rel=0.03)   # the discrete t is close, not exact
+        assert eps.std() == pytest.approx(1.0, rel=0.1)
+
+
+def test_ddim_trajectory_starts_at_x_T():
+    sg.manual_seed(0)
+    diffusion = Diffusion(MLPDenoiser(hidden=16, time_dim=8), NoiseSchedule(30))
+    x_T = np.random.default_rng(11).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    images, trajectory = diffusion.ddim_sample(2, None, steps=10, x_T=x_T, trajectory_every=3)
+    assert len(trajectory) == 4     # before steps 0, 3, 6, 9
+    np.testing.assert_array_equal(trajectory[0], to_image_space(x_T))
+    np.testing.assert_array_equal(images, diffusion.ddim_sample(2, None, steps=10, x_T=x_T))
+
+
+def test_mlp_denoiser_passes_a_float64_gradient_check():
+    sg.manual_seed(0)
+    net = MLPDenoiser(hidden=8, time_dim=8, num_classes=3).double()
+    x = np.random.default_rng(12).standard_normal((2, 1, 28, 28))
+    assert gradcheck_module(ImageOnly(net, np.array([3, 20]), np.array([0, 3])), [x], directions=3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import nn
 from ..autograd import losses
@@ -71,11 +72,12 @@ class Diffusion:
     """A noise-prediction network eps_theta together with its noise schedule."""
 
     def __init__(self, model: nn.Module, schedule: NoiseSchedule, posterior_variance: str = "beta",
-                 image_shape=(1, 28, 28)):
+                 image_shape=(1, 28, 28), progress: bool = False):
         if posterior_variance not in POSTERIOR_VARIANCES:
             raise ValueError(f"posterior_variance must be one of {POSTERIOR_VARIANCES}, got {posterior_variance!r}")
         self.model, self.schedule, self.posterior_variance = model, schedule, posterior_variance
         self.image_shape = tuple(image_shape)
+        self.progress = progress   # a tqdm bar over the reverse steps (when stderr is a terminal)
 
     # ----------------------------------------------------------------- forward process
     def q_sample(self, x0: np.ndarray, t: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -128,15 +130,10 @@ class Diffusion:
                trajectory_every: int | None = None):
         """Ancestral sampling from x_T ~ N(0, I) through all T steps; images in [0, 1].
 
-        With ``trajectory_every`` also returns the intermediate x_t every that many steps.
+        With ``trajectory_every`` also returns x_t (in image space) before every that many steps.
         """
-        x = self._start_noise(n, rng, x_T)
-        trajectory = []
-        for t in reversed(range(self.schedule.timesteps)):
-            if trajectory_every and t % trajectory_every == 0:
-                trajectory.append(to_image_space(x))
-            x = self.p_sample_step(x, t, rng, labels, guidance)
-        return (to_image_space(x), trajectory) if trajectory_every else to_image_space(x)
+        return self._reverse(self._start_noise(n, rng, x_T), list(reversed(range(self.schedule.timesteps))),
+                             lambda x, t: self.p_sample_step(x, t, rng, labels, guidance), trajectory_every)
 
     def ddim_timesteps(self, steps: int) -> np.ndarray:
         """``steps`` evenly spaced timesteps from T-1 down to 0 (the sub-sequence tau of Song et al. 2021)."""
@@ -145,18 +142,19 @@ class Diffusion:
         return np.unique(np.linspace(0, self.schedule.timesteps - 1, steps).round().astype(int))[::-1]
 
     def ddim_sample(self, n: int, rng: np.random.Generator, steps: int = 50, eta: float = 0.0, labels=None,
-                    guidance: float = 0.0, x_T=None) -> np.ndarray:
+                    guidance: float = 0.0, x_T=None, trajectory_every: int | None = None):
         """DDIM, eq. (12) of Song et al. 2021: the same trained network, far fewer steps.
 
         x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma z, with
         sigma = eta sqrt((1 - abar_prev)/(1 - abar_t)) sqrt(1 - abar_t/abar_prev). eta = 0 is
         deterministic given x_T; eta = 1 matches the ancestral sampler's variance.
         """
-        x = self._start_noise(n, rng, x_T)
         abar = self.schedule.alpha_bars
         sequence = self.ddim_timesteps(steps)
-        for t, t_prev in zip(sequence, list(sequence[1:]) + [-1]):
-            t_batch = np.full(n, t)
+
+        def ddim_step(x, pair):
+            t, t_prev = pair
+            t_batch = np.full(len(x), t)
             eps = self.predict_noise(x, t_batch, labels, guidance)
             x0 = self.predict_x0(x, t_batch, eps)
             abar_prev = abar[t_prev] if t_prev >= 0 else 1.0
@@ -164,8 +162,20 @@ class Diffusion:
             x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
             if sigma > 0:
                 x = x + sigma * rng.standard_normal(x.shape)
-            x = x.astype(np.float32)
-        return to_image_space(x)
+            return x.astype(np.float32)
+        return self._reverse(self._start_noise(n, rng, x_T), list(zip(sequence, list(sequence[1:]) + [-1])),
+                             ddim_step, trajectory_every)
+
+    def _reverse(self, x: np.ndarray, steps: list, step, trajectory_every: int | None):
+        """Apply ``step(x, s)`` for each s of ``steps`` (a tqdm bar when ``self.progress``); images in [0, 1],
+        and with ``trajectory_every`` the list of x (in image space) before steps 0, k, 2k, ..."""
+        trajectory = []
+        for i, s in enumerate(tqdm(steps, desc="reverse diffusion", unit="step", leave=False,
+                                   disable=None if self.progress else True)):
+            if trajectory_every and i % trajectory_every == 0:
+                trajectory.append(to_image_space(x))
+            x = step(x, s)
+        return (to_image_space(x), trajectory) if trajectory_every else to_image_space(x)
 
     # ----------------------------------------------------------------- restoration
     def inpaint(self, images: np.ndarray, known: np.ndarray, rng: np.random.Generator, resample: int = 1) -> np.ndarray:
@@ -178,21 +188,21 @@ class Diffusion:
         """
         x0 = to_model_space(images).reshape(-1, 1, *np.shape(images)[-2:])
         known = np.broadcast_to(np.asarray(known, bool).reshape(-1, 1, *x0.shape[-2:]), x0.shape)
-        x = rng.standard_normal(x0.shape).astype(np.float32)
         s = self.schedule
-        for t in reversed(range(s.timesteps)):
+
+        def repaint_step(x, t):
             for r in range(resample):
                 generated = self.p_sample_step(x, t, rng)
                 imposed = (x0 if t == 0 else self.q_sample(x0, np.full(len(x0), t - 1),
                                                           rng.standard_normal(x0.shape).astype(np.float32)))
-                x_prev = np.where(known, imposed, generated)
-                if r < resample - 1 and t > 0:  # back to x_t: one forward step q(x_t | x_{t-1})
-                    x = (math.sqrt(s.alphas[t]) * x_prev
-                         + math.sqrt(s.betas[t]) * rng.standard_normal(x0.shape)).astype(np.float32)
-                else:
-                    break
-            x = x_prev.astype(np.float32)
-        return to_image_space(np.where(known, x0, x))
+                x_prev = np.where(known, imposed, generated).astype(np.float32)
+                if r == resample - 1 or t == 0:
+                    return x_prev
+                # back to x_t by one forward step q(x_t | x_{t-1}), eq. (2), and denoise again
+                x = (math.sqrt(s.alphas[t]) * x_prev + math.sqrt(s.betas[t]) * rng.standard_normal(x0.shape)).astype(np.float32)
+        # at t = 0 the known pixels are x_0 itself, so they come back exactly
+        return self._reverse(rng.standard_normal(x0.shape).astype(np.float32), list(reversed(range(s.timesteps))),
+                             repaint_step, None)
 
     def matching_timestep(self, noise_std: float) -> int:
         """The t whose forward process has the given noise-to-signal ratio (for [0, 1] images).
@@ -208,9 +218,7 @@ class Diffusion:
         t_start = self.matching_timestep(noise_std)
         y = (2 * np.asarray(noisy_images, np.float32) - 1).reshape(-1, 1, *np.shape(noisy_images)[-2:])
         x = (math.sqrt(self.schedule.alpha_bars[t_start]) * y).astype(np.float32)
-        for t in reversed(range(t_start + 1)):
-            x = self.p_sample_step(x, t, rng)
-        return to_image_space(x)
+        return self._reverse(x, list(reversed(range(t_start + 1))), lambda x, t: self.p_sample_step(x, t, rng), None)
 
     def super_resolve(self, low_res: np.ndarray, rng: np.random.Generator, factor: int = 2) -> np.ndarray:
         """Upsample by ``factor``, keeping the result's downsampled image equal to ``low_res``.
@@ -227,13 +235,13 @@ class Diffusion:
             down = images.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))
             return np.repeat(np.repeat(down, factor, axis=2), factor, axis=3)
 
-        x = rng.standard_normal(reference.shape).astype(np.float32)
-        for t in reversed(range(self.schedule.timesteps)):
+        def ilvr_step(x, t):
             x = self.p_sample_step(x, t, rng)
             target = reference if t == 0 else self.q_sample(reference, np.full(len(x), t - 1),
                                                             rng.standard_normal(x.shape).astype(np.float32))
-            x = (x - low_pass(x) + low_pass(target)).astype(np.float32)
-        return to_image_space(x)
+            return (x - low_pass(x) + low_pass(target)).astype(np.float32)
+        return self._reverse(rng.standard_normal(reference.shape).astype(np.float32),
+                             list(reversed(range(self.schedule.timesteps))), ilvr_step, None)
 
     def _start_noise(self, n: int, rng: np.random.Generator, x_T) -> np.ndarray:
         """x_T ~ N(0, I), unless a starting noise is given (to compare samplers from the same x_T)."""

@@ -11,9 +11,9 @@ from ...nn import load_checkpoint
 from ...optim import EMA
 from ..runs import CONFIG, RunError, read_config
 from ..trainer import CHECKPOINT
-from . import autoencoders, gan
+from . import autoencoders, ddpm, gan
 
-FAMILIES = {**autoencoders.FAMILIES, **gan.FAMILIES}
+FAMILIES = {**autoencoders.FAMILIES, **gan.FAMILIES, **ddpm.FAMILIES}
 
 
 def build_model(config: dict):

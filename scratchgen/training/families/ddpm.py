@@ -1,0 +1,220 @@
+"""Training recipe of the diffusion model (``scratchgen train ddpm``), its sampling and its restorations.
+
+The checkpoint's model is the noise network eps_theta (a UNet or an MLP); the noise schedule
+has no parameters and is rebuilt from config.json. Sampling and the figures use the EMA of the
+weights (Ho et al. 2020, appendix B); the loss is evaluated with the trained weights.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+import numpy as np
+
+from ... import autograd as ag
+from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
+from ...models.unet import MLPDenoiser, UNet
+from ...optim import EMA, clip_grad_norm_
+from .. import figures as fig
+from ..runs import Family, eval_images, figures_dir, loss_figure
+
+NUM_CLASSES = 10          # digit labels; label NUM_CLASSES is the "no label" of classifier-free guidance
+DEFAULT_WIDTHS = {"unet": (32, 64), "mlp": (512,)}
+GROUPS = 8                # GroupNorm groups of the UNet: its widths must be multiples of this
+BATCH = 250               # images per network call when evaluating and sampling
+FIGURE_STEPS = 50         # DDIM steps of the per-epoch sample grid
+FIGURE_SAMPLES = 64
+TRAJECTORY_ROWS = 8
+
+
+def _widths(text):
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, e.g. 32,64, got {text!r}")
+    return widths
+
+
+def _arguments(p):
+    p.add_argument("--net", choices=["unet", "mlp"], default="unet",
+                   help="noise network: the ddpm_unet UNet of BENCHMARKS.md, or a two-hidden-layer MLP (quickest)")
+    p.add_argument("--widths", type=_widths, default=None,
+                   help="unet: channels at 28x28 and at 14x14/7x7, multiples of 8 (default 32,64); "
+                        "mlp: the hidden width (default 512)")
+    p.add_argument("--timesteps", type=int, default=1000, help="diffusion steps T (linear schedule: at least 21)")
+    p.add_argument("--schedule", choices=["linear", "cosine"], default="linear",
+                   help="betas: linear 1e-4..0.02 (scaled by 1000/T), or cosine (Nichol & Dhariwal 2021)")
+    p.add_argument("--ema-decay", type=float, default=0.999,
+                   help="decay of the moving average of the weights that sampling uses")
+    p.add_argument("--clip-grad", type=float, default=1.0, help="clip the gradient norm to this (0: no clipping)")
+    p.add_argument("--class-conditional", action="store_true",
+                   help="condition on the digit label (classifier-free guidance: `sample --guidance W --label D`)")
+    p.add_argument("--label-dropout", type=float, default=0.1,
+                   help="with --class-conditional: fraction of training labels replaced by 'no label'")
+
+
+def _configure(args):
+    widths = args.widths or DEFAULT_WIDTHS[args.net]
+    if args.net == "unet" and (len(widths) != 2 or any(w % GROUPS for w in widths)):
+        raise ValueError(f"--widths for the unet is two multiples of {GROUPS} (channels at 28x28 and at 14x14), "
+                         f"e.g. 32,64; got {','.join(map(str, widths))}")
+    if args.net == "mlp" and len(widths) != 1:
+        raise ValueError(f"--widths for the mlp is one hidden width, e.g. 512; got {','.join(map(str, widths))}")
+    NoiseSchedule(args.timesteps, args.schedule)   # a bad schedule fails here, before anything is written
+    if not 0 <= args.ema_decay < 1:
+        raise ValueError(f"--ema-decay must be in [0, 1) (0.999 averages over about 1000 steps), got {args.ema_decay}")
+    if not 0 <= args.label_dropout < 1:
+        raise ValueError(f"--label-dropout must be in [0, 1), got {args.label_dropout}")
+    if args.clip_grad < 0:
+        raise ValueError(f"--clip-grad must be >= 0 (0: no clipping), got {args.clip_grad}")
+    return dict(net=args.net, widths=list(widths), timesteps=args.timesteps, schedule=args.schedule,
+                ema_decay=args.ema_decay, clip_grad=args.clip_grad, class_conditional=args.class_conditional,
+                label_dropout=args.label_dropout)
+
+
+def _build(c):
+    num_classes = NUM_CLASSES if c["class_conditional"] else None
+    if c["net"] == "unet":
+        return UNet(widths=tuple(c["widths"]), groups=GROUPS, num_classes=num_classes)
+    return MLPDenoiser(hidden=c["widths"][0], num_classes=num_classes)
+
+
+def diffusion_of(model, c, **options) -> Diffusion:
+    """The trained noise network with the run's noise schedule."""
+    return Diffusion(model, NoiseSchedule(c["timesteps"], c["schedule"]), **options)
+
+
+def _images(x: np.ndarray) -> np.ndarray:
+    """Batches of (N, 28, 28) images in [0, 1] as the model's (N, 1, 28, 28) data in [-1, 1]."""
+    return to_model_space(x)[:, None]
+
+
+def _step(model, optimizer, c, ema):
+    diffusion = diffusion_of(model, c)
+    rng = np.random.default_rng(c["seed"] + 1)   # t, noise and label dropout (saved by the trainer)
+    max_norm = c["clip_grad"] or math.inf        # inf: the norm is measured, nothing is clipped
+
+    def step(x, y, trainer):
+        labels = None
+        if c["class_conditional"]:
+            labels = np.where(rng.random(len(y)) < c["label_dropout"], NUM_CLASSES, y)
+        optimizer.zero_grad()
+        loss = diffusion.loss(_images(x), rng, labels)
+        loss.backward()
+        grad_norm = clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        ema.update()
+        return {"loss": loss.item(), "grad_norm": grad_norm}
+    step.generators = {"diffusion": rng}
+    return step
+
+
+def _evaluate(model, c, x):
+    """L_simple on the evaluation images with the same t and noise every time (seed 0), so epochs compare."""
+    diffusion, rng, x0 = diffusion_of(model, c), np.random.default_rng(0), _images(x)
+    with ag.no_grad():
+        total = sum(diffusion.loss(x0[s:s + BATCH], rng).item() * len(x0[s:s + BATCH]) for s in range(0, len(x0), BATCH))
+    return {"loss": total / len(x0)}
+
+
+def _labels_to_draw(c, n, label):
+    """Labels for n samples of a class-conditional run: all ``label``, or 0..9 in turn; None otherwise."""
+    if not c["class_conditional"]:
+        return None
+    if label is None:
+        return np.arange(n) % NUM_CLASSES
+    return np.full(n, label)
+
+
+def forward_process_figure(path, diffusion, x, rows=3, columns=9):
+    """Test images x_0 and draws of q(x_t | x_0), eq. (4), at evenly spaced t (one noise per image)."""
+    T = diffusion.schedule.timesteps
+    ts = np.linspace(0, T - 1, columns - 1).round().astype(int)
+    x0 = _images(x[:rows])
+    noise = np.random.default_rng(0).standard_normal(x0.shape).astype(np.float32)
+    noised = [diffusion.q_sample(x0, np.full(rows, t), noise) for t in ts]
+    grid = np.stack([x0] + noised, axis=1).reshape(-1, *x0.shape[-2:])
+    fig.image_grid(path, np.clip((grid + 1) / 2, 0, 1), ncols=columns,
+                   title="Forward process: x_0, then x_t ~ q(x_t | x_0) at t = " + ", ".join(str(t + 1) for t in ts))
+
+
+def _figures(model, c, run_dir, tag, x, labels):
+    d = figures_dir(run_dir)
+    diffusion = diffusion_of(model, c)
+    forward = os.path.join(d, "forward_process.png")
+    if not os.path.exists(forward):
+        forward_process_figure(forward, diffusion, x)
+    steps = min(FIGURE_STEPS, c["timesteps"])
+    every = math.ceil(steps / 10)
+    noise_rng = np.random.default_rng(1)     # the same x_T every epoch: the grids show the model changing
+    images, trajectory = diffusion.ddim_sample(FIGURE_SAMPLES, noise_rng, steps=steps, trajectory_every=every,
+                                               labels=_labels_to_draw(c, FIGURE_SAMPLES, None))
+    fig.image_grid(os.path.join(d, f"samples_{tag}.png"), images, ncols=8,
+                   title=f"DDIM-{steps} samples, EMA weights ({tag})")
+    rows = np.stack(trajectory + [images], axis=1)[:TRAJECTORY_ROWS]
+    fig.image_grid(os.path.join(d, f"trajectory_{tag}.png"), rows.reshape(-1, *images.shape[-2:]),
+                   ncols=rows.shape[1], title=f"DDIM-{steps} from x_T (left) to x_0 (right), every {every} steps ({tag})")
+    loss_figure(run_dir)
+
+
+def _final(model, c, args):
+    x, _ = eval_images(c, args.limit)
+    return {"test_images": len(x), **_evaluate(model, c, x)}
+
+
+def _sample(model, c, n, rng, args):
+    """DDIM (default: 50 steps, eta 0) or ancestral sampling, in batches; every x_T is drawn first, so
+    both samplers with the same seed start from the same noises. Options absent from ``args`` take
+    the defaults of `scratchgen sample` (so `scratchgen evaluate` samples with DDIM-50)."""
+    sampler, steps, eta = getattr(args, "sampler", "ddim"), getattr(args, "steps", 50), getattr(args, "eta", 0.0)
+    variance, guidance = getattr(args, "variance", "beta"), getattr(args, "guidance", 0.0)
+    label = getattr(args, "label", None)
+    if not c["class_conditional"] and (guidance or label is not None):
+        raise ValueError("--guidance and --label need a run trained with --class-conditional")
+    if label is not None and not 0 <= label < NUM_CLASSES:
+        raise ValueError(f"--label must be a digit 0..{NUM_CLASSES - 1}, got {label}")
+    diffusion = diffusion_of(model, c, posterior_variance=variance, progress=True)
+    labels = _labels_to_draw(c, n, label)
+    x_T = rng.standard_normal((n, *diffusion.image_shape)).astype(np.float32)
+    batches = []
+    for s in range(0, n, BATCH):
+        batch_labels = None if labels is None else labels[s:s + BATCH]
+        if sampler == "ddim":
+            batches.append(diffusion.ddim_sample(len(x_T[s:s + BATCH]), rng, steps=steps, eta=eta,
+                                                 labels=batch_labels, guidance=guidance, x_T=x_T[s:s + BATCH]))
+        else:
+            batches.append(diffusion.sample(len(x_T[s:s + BATCH]), rng, labels=batch_labels, guidance=guidance,
+                                            x_T=x_T[s:s + BATCH]))
+    what = (f"DDIM-{steps} samples (eta {eta:g})" if sampler == "ddim"
+            else f"Ancestral DDPM samples ({c['timesteps']} steps, variance {variance})")
+    if labels is not None:
+        what += f", label {label}" if label is not None else ", labels 0-9 in turn"
+        what += f", guidance {guidance:g}"
+    return np.concatenate(batches)[:, 0], what
+
+
+# ---- restoration: the damaged images are in [0, 1] image units, as restoration.damage makes them ----
+def _inpaint(model, c, damaged, known, rng, args):
+    """RePaint: the known pixels imposed from the forward process at every step (``--resample`` r times)."""
+    return diffusion_of(model, c, progress=True).inpaint(damaged, known, rng, resample=getattr(args, "resample", 1))[:, 0]
+
+
+def _denoise(model, c, damaged, known, rng, args):
+    """The reverse process from the t whose noise level matches --noise-std (the noisy image is not clipped)."""
+    return diffusion_of(model, c, progress=True).denoise(damaged, args.noise_std, rng)[:, 0]
+
+
+def _superres(model, c, damaged, known, rng, args):
+    """ILVR: 28x28 samples whose 2x2 block means are the 14x14 average-pooled input."""
+    return diffusion_of(model, c, progress=True).super_resolve(damaged, rng, factor=2)[:, 0]
+
+
+FAMILIES = {
+    "ddpm": Family("denoising diffusion model (DDPM)", _arguments, _configure, _build, _step, _evaluate, _figures,
+                   _final, ema=lambda model, c: EMA(model, c["ema_decay"]), sample=_sample,
+                   restore={"inpaint": _inpaint, "denoise": _denoise, "superres": _superres},
+                   defaults=dict(lr=2e-4, batch_size=64, epochs=100)),
+}
