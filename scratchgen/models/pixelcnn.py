@@ -12,6 +12,7 @@ pass gives all D conditionals and log p(x) exactly: no bound, no sampling (secti
 from __future__ import annotations
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import nn
 from ..autograd import losses, ops
@@ -39,9 +40,15 @@ class PixelCNN(nn.Module):
 
     def __init__(self, channels: int = 64, residual_blocks: int = 5, hidden: int = 64):
         super().__init__()
+        if channels < 2:
+            raise ValueError(f"PixelCNN: channels must be at least 2 (the residual blocks halve them), got {channels}")
         self.input = nn.MaskedConv2d(1, channels, 7, mask_type="A", padding=3)
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(residual_blocks)])
         self.output = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, 1, 1))
+        self.channels, self.residual_blocks, self.hidden = channels, residual_blocks, hidden
+
+    def config(self) -> dict:
+        return dict(channels=self.channels, residual_blocks=self.residual_blocks, hidden=self.hidden)
 
     def forward(self, x) -> Tensor:
         """Logits of p(x_i = 1 | x_<i) for every pixel of binary images x (N, 1, H, W)."""
@@ -54,26 +61,42 @@ class PixelCNN(nn.Module):
         return ops.sum(per_pixel.reshape(per_pixel.shape[0], -1), axis=1)
 
     def sample(self, n: int, rng: np.random.Generator, shape=(28, 28), known: np.ndarray | None = None,
-               known_mask: np.ndarray | None = None) -> np.ndarray:
-        """Draw images pixel by pixel in raster order: one forward pass per pixel, batched over images.
+               known_mask: np.ndarray | None = None, progress: bool | None = False) -> np.ndarray:
+        """Draw images (n, 1, H, W) pixel by pixel in raster order: one forward pass per pixel, batched over images.
 
-        With ``known`` images and a ``known_mask`` (True where a pixel is given), the given
-        pixels are kept and only the others are drawn, each conditioned on everything before it
-        (completion: e.g. the top half given, the bottom half sampled).
+        With ``known`` images and a ``known_mask`` (True where a pixel is given; one (H, W) mask
+        for all images or one per image, (n, H, W)), the given pixels are kept and only the
+        others are drawn, each conditioned on everything before it (completion: e.g. the top
+        half given, the bottom half sampled). ``progress`` shows a tqdm bar (None: only on a terminal).
         """
         images = np.zeros((n, 1, *shape), np.float32)
         if known is not None:
             images[:] = np.asarray(known, np.float32).reshape(n, 1, *shape)
-        mask = np.zeros(shape, bool) if known_mask is None else np.asarray(known_mask, bool)
+        mask = np.broadcast_to(np.zeros(shape, bool) if known_mask is None else np.asarray(known_mask, bool), (n, *shape))
         was_training = self.training
         self.eval()
         with no_grad():
-            for row in range(shape[0]):
-                for col in range(shape[1]):
-                    if mask[row, col]:
-                        continue
-                    logits = self(images).data[:, 0, row, col]
-                    p_one = 1.0 / (1.0 + np.exp(-logits))
-                    images[:, 0, row, col] = rng.random(n) < p_one
+            for row, col in tqdm(list(np.ndindex(*shape)), desc="sampling pixels", unit="pixel", leave=False,
+                                 disable=(not progress) if progress is not None else None):
+                if mask[:, row, col].all():
+                    continue
+                # The logit of (row, col) sees only rows <= row (the masks), so the rows below are
+                # cut off: the same logits at about half the cost on average.
+                logits = self(images[:, :, :row + 1]).data[:, 0, row, col]
+                drawn = rng.random(n) < 1.0 / (1.0 + np.exp(-logits))
+                images[:, 0, row, col] = np.where(mask[:, row, col], images[:, 0, row, col], drawn)
         self.train(was_training)
         return images
+
+
+def receptive_field(model: nn.Module, shape, pixel, seed: int = 0) -> np.ndarray:
+    """|d logit(pixel) / d input| over an (H, W) image, computed by autograd in float64 at a random input.
+
+    Non-zero exactly where the input can influence the output at ``pixel``: the autoregressive
+    property requires zeros at ``pixel`` and after it in raster order, and the blind spot shows
+    as zeros before it. The model is converted to float64 in place.
+    """
+    model.double()
+    x = Tensor(np.random.default_rng(seed).uniform(size=(1, 1, *shape)), requires_grad=True)
+    model(x)[0, 0, pixel[0], pixel[1]].backward()
+    return np.abs(x.grad[0, 0])

@@ -11,9 +11,9 @@ from ...nn import load_checkpoint
 from ...optim import EMA
 from ..runs import CONFIG, RunError, read_config
 from ..trainer import CHECKPOINT
-from . import autoencoders
+from . import autoencoders, pixelcnn
 
-FAMILIES = {**autoencoders.FAMILIES}
+FAMILIES = {**autoencoders.FAMILIES, **pixelcnn.FAMILIES}
 
 
 def build_model(config: dict):
