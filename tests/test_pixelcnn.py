@@ -7,7 +7,7 @@ import pytest
 import scratchgen as sg
 import scratchgen.nn as nn
 from scratchgen.gradcheck import gradcheck_module
-from scratchgen.models.pixelcnn import PixelCNN, receptive_field
+from scratchgen.models.pixelcnn import GatedPixelCNN, PixelCNN, receptive_field
 
 
 def small_pixelcnn(blocks=2):
@@ -15,9 +15,18 @@ def small_pixelcnn(blocks=2):
     return PixelCNN(channels=8, residual_blocks=blocks, hidden=8)
 
 
+def small_gated_pixelcnn(blocks=2):
+    sg.manual_seed(0)
+    return GatedPixelCNN(channels=4, layers=blocks, hidden=8)
+
+
+both_models = pytest.mark.parametrize("small_model", [small_pixelcnn, small_gated_pixelcnn], ids=["plain", "gated"])
+
+
+@both_models
 @pytest.mark.parametrize("pixel", [(0, 0), (0, 4), (3, 3), (5, 0), (6, 6)])
-def test_output_at_a_pixel_has_zero_gradient_wrt_that_pixel_and_every_later_one(pixel):
-    influence = receptive_field(small_pixelcnn(), (7, 7), pixel)
+def test_output_at_a_pixel_has_zero_gradient_wrt_that_pixel_and_every_later_one(small_model, pixel):
+    influence = receptive_field(small_model(), (7, 7), pixel)
     raster = np.arange(49).reshape(7, 7)
     index = pixel[0] * 7 + pixel[1]
     assert np.all(influence[raster >= index] == 0.0)
@@ -34,17 +43,25 @@ def test_the_blind_spot_is_above_right_and_never_seen():
     assert seen[12, :8].any() and not seen[12, 8:].any()
 
 
-def test_probabilities_of_all_binary_images_sum_to_one():
+def test_the_gated_stacks_have_no_blind_spot():
+    # every pixel before the output in its row and in the rows above, within reach, is seen
+    seen = receptive_field(small_gated_pixelcnn(blocks=4), (17, 17), (12, 8)) > 0
+    assert seen[5:12, 2:15].all() and seen[12, 2:8].all() and not seen[12, 8:].any() and not seen[13:].any()
+
+
+@both_models
+def test_probabilities_of_all_binary_images_sum_to_one(small_model):
     # the exact likelihood defines a normalized distribution: sum over all 2^9 images of a 3x3 grid
-    model = small_pixelcnn().double()
+    model = small_model().double()
     images = np.array(list(itertools.product([0.0, 1.0], repeat=9))).reshape(-1, 1, 3, 3)
     with sg.no_grad():
         log_p = -model.nll(sg.tensor(images, dtype=np.float64)).data
     assert np.exp(log_p).sum() == pytest.approx(1.0, rel=1e-10)
 
 
-def test_nll_gradient_check():
-    model = small_pixelcnn().double()
+@both_models
+def test_nll_gradient_check(small_model):
+    model = small_model().double()
     images = (np.random.default_rng(1).uniform(size=(2, 1, 6, 6)) > 0.5).astype(np.float64)
 
     class NLL(nn.Module):
@@ -71,9 +88,10 @@ def test_sampling_is_binary_seeded_and_completion_keeps_the_given_pixels():
     np.testing.assert_array_equal(completed[:, 0, :2], given[:, :2])
 
 
-def test_logits_of_the_rows_above_do_not_depend_on_the_rows_below():
+@both_models
+def test_logits_of_the_rows_above_do_not_depend_on_the_rows_below(small_model):
     # sampling feeds only rows 0..r to draw a pixel of row r; this must change none of their logits
-    model = small_pixelcnn()
+    model = small_model()
     images = (np.random.default_rng(5).uniform(size=(2, 1, 9, 9)) > 0.5).astype(np.float32)
     with sg.no_grad():
         full = model(images).data

@@ -87,3 +87,14 @@ def test_resume_continues_bit_for_bit(data_dir, tmp_path):  # noqa: F811
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_gated_variant_trains_and_evaluates(data_dir, tmp_path):  # noqa: F811
+    out = str(tmp_path / "gated")
+    r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "1", "--gated", "--out", out, *TINY,
+            "--figure-samples", "0")
+    assert r.returncode == 0, r.stderr
+    config, model = load_run(out)
+    assert config["gated"] and type(model).__name__ == "GatedPixelCNN"
+    assert run("evaluate", out).returncode == 0
+    assert json.load(open(os.path.join(out, "metrics.json")))["nll"] > 0
