@@ -369,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = run_dir_parser("evaluate", "test-set metrics of a trained model",
                        "Evaluate on the test set and write RUN_DIR/metrics.json: for a vae the ELBO and the "
                        "importance-weighted bound IWAE-k (nats per image; binary test images are binarized once "
-                       "with a fixed seed), for an ae the reconstruction loss and PSNR. A 2-d vae also gets "
+                       "with a fixed seed), for a pixelcnn the exact NLL in nats per image and bits per dimension, "
+                       "for an ae the reconstruction loss and PSNR. A 2-d vae also gets "
                        "figures/manifold.png and figures/latent_means.png.")
     e.add_argument("--k", type=int, default=1000, help="vae: importance samples per image for IWAE-k (0: skip)")
     e.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")

@@ -7,39 +7,61 @@ import pytest
 import scratchgen as sg
 import scratchgen.nn as nn
 from scratchgen.gradcheck import gradcheck_module
-from scratchgen.models.pixelcnn import PixelCNN
+from scratchgen.models.pixelcnn import GatedPixelCNN, PixelCNN, receptive_field
 
 
-def small_pixelcnn():
+def small_pixelcnn(blocks=2):
     sg.manual_seed(0)
-    return PixelCNN(channels=8, residual_blocks=2, hidden=8)
+    return PixelCNN(channels=8, residual_blocks=blocks, hidden=8)
 
 
+def small_gated_pixelcnn(blocks=2):
+    sg.manual_seed(0)
+    return GatedPixelCNN(channels=4, layers=blocks, hidden=8)
+
+
+both_models = pytest.mark.parametrize("small_model", [small_pixelcnn, small_gated_pixelcnn], ids=["plain", "gated"])
+
+
+@both_models
 @pytest.mark.parametrize("pixel", [(0, 0), (0, 4), (3, 3), (5, 0), (6, 6)])
-def test_output_at_a_pixel_has_zero_gradient_wrt_that_pixel_and_every_later_one(pixel):
-    model = small_pixelcnn().double()
-    x = sg.tensor(np.random.default_rng(0).uniform(size=(1, 1, 7, 7)), requires_grad=True, dtype=np.float64)
-    row, col = pixel
-    model(x)[0, 0, row, col].backward()
+def test_output_at_a_pixel_has_zero_gradient_wrt_that_pixel_and_every_later_one(small_model, pixel):
+    influence = receptive_field(small_model(), (7, 7), pixel)
     raster = np.arange(49).reshape(7, 7)
-    index = row * 7 + col
-    influence = np.abs(x.grad[0, 0])
+    index = pixel[0] * 7 + pixel[1]
     assert np.all(influence[raster >= index] == 0.0)
     if index > 0:  # not vacuous: some earlier pixel does influence it
         assert influence[raster < index].max() > 0
 
 
-def test_probabilities_of_all_binary_images_sum_to_one():
+def test_the_blind_spot_is_above_right_and_never_seen():
+    # 4 blocks: the field reaches 3 + 4 rows up and 3 + 4 columns left; in the row just above the
+    # output the pixels more than 3 columns to its right come first in raster order but are unseen
+    influence = receptive_field(small_pixelcnn(blocks=4), (17, 17), (12, 8))
+    seen = influence > 0
+    assert seen[11, 8:12].all() and not seen[11, 12:].any()
+    assert seen[12, :8].any() and not seen[12, 8:].any()
+
+
+def test_the_gated_stacks_have_no_blind_spot():
+    # every pixel before the output in its row and in the rows above, within reach, is seen
+    seen = receptive_field(small_gated_pixelcnn(blocks=4), (17, 17), (12, 8)) > 0
+    assert seen[5:12, 2:15].all() and seen[12, 2:8].all() and not seen[12, 8:].any() and not seen[13:].any()
+
+
+@both_models
+def test_probabilities_of_all_binary_images_sum_to_one(small_model):
     # the exact likelihood defines a normalized distribution: sum over all 2^9 images of a 3x3 grid
-    model = small_pixelcnn().double()
+    model = small_model().double()
     images = np.array(list(itertools.product([0.0, 1.0], repeat=9))).reshape(-1, 1, 3, 3)
     with sg.no_grad():
         log_p = -model.nll(sg.tensor(images, dtype=np.float64)).data
     assert np.exp(log_p).sum() == pytest.approx(1.0, rel=1e-10)
 
 
-def test_nll_gradient_check():
-    model = small_pixelcnn().double()
+@both_models
+def test_nll_gradient_check(small_model):
+    model = small_model().double()
     images = (np.random.default_rng(1).uniform(size=(2, 1, 6, 6)) > 0.5).astype(np.float64)
 
     class NLL(nn.Module):
@@ -64,3 +86,24 @@ def test_sampling_is_binary_seeded_and_completion_keeps_the_given_pixels():
     top[:2] = True
     completed = model.sample(3, np.random.default_rng(4), shape=(5, 5), known=given, known_mask=top)
     np.testing.assert_array_equal(completed[:, 0, :2], given[:, :2])
+
+
+@both_models
+def test_logits_of_the_rows_above_do_not_depend_on_the_rows_below(small_model):
+    # sampling feeds only rows 0..r to draw a pixel of row r; this must change none of their logits
+    model = small_model()
+    images = (np.random.default_rng(5).uniform(size=(2, 1, 9, 9)) > 0.5).astype(np.float32)
+    with sg.no_grad():
+        full = model(images).data
+        for row in (0, 4, 8):
+            np.testing.assert_allclose(model(images[:, :, :row + 1]).data, full[:, :, :row + 1], rtol=1e-5, atol=1e-6)
+
+
+def test_completion_with_one_mask_per_image_keeps_each_images_given_pixels():
+    model = small_pixelcnn()
+    rng = np.random.default_rng(6)
+    given = (rng.uniform(size=(4, 6, 6)) > 0.5).astype(np.float32)
+    known = rng.uniform(size=(4, 6, 6)) > 0.5
+    completed = model.sample(4, np.random.default_rng(7), shape=(6, 6), known=given, known_mask=known)[:, 0]
+    np.testing.assert_array_equal(completed[known], given[known])
+    assert set(np.unique(completed[~known])) <= {0.0, 1.0}

@@ -1,0 +1,100 @@
+"""`scratchgen train pixelcnn` end to end: train, resume, evaluate, sample, restore --task complete."""
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
+
+from scratchgen.autograd import no_grad
+from scratchgen.nn import load_checkpoint
+from scratchgen.training import restoration
+from scratchgen.training.families import FAMILIES, load_run
+from scratchgen.training.runs import eval_images
+
+TINY = ["--limit", "64", "--channels", "8", "--blocks", "1", "--hidden", "8", "--batch-size", "32", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def pixelcnn_run(data_dir, tmp_path_factory):  # noqa: F811
+    out = str(tmp_path_factory.mktemp("runs") / "pixelcnn")
+    r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "1", "--out", out, *TINY)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_train_writes_samples_and_the_nll_curve_and_binarizes(pixelcnn_run):
+    for name in ("checkpoint.npz", "loss_curve.png", "figures/samples_epoch001.png", "figures/nll_curve.png"):
+        assert os.path.exists(os.path.join(pixelcnn_run, name)), name
+    config = json.load(open(os.path.join(pixelcnn_run, "config.json")))
+    assert config["binarize"] == "bernoulli" and config["channels"] == 8 and config["blocks"] == 1
+    evals = [json.loads(line) for line in open(os.path.join(pixelcnn_run, "log.jsonl")) if '"eval"' in line]
+    assert evals[-1]["bits_per_dim"] == pytest.approx(evals[-1]["nll"] / (784 * np.log(2)))
+
+
+def test_evaluate_writes_the_exact_nll_of_the_binarized_test_set(pixelcnn_run):
+    r = run("evaluate", pixelcnn_run)
+    assert r.returncode == 0, r.stderr
+    metrics = json.load(open(os.path.join(pixelcnn_run, "metrics.json")))
+    assert metrics["test_images"] == 40 and "seed" in metrics["binarization"]
+    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll"] / (784 * np.log(2)))
+    # the same number as summing the model's Bernoulli log-probabilities of the binarized test bits
+    config, model = load_run(pixelcnn_run)
+    bits, _ = eval_images(config)
+    assert set(np.unique(bits)) == {0.0, 1.0}
+    with no_grad():
+        logits = model(bits[:, None]).data[:, 0]
+    log_p = np.where(bits == 1, -np.logaddexp(0, -logits), -np.logaddexp(0, logits)).sum(axis=(1, 2))
+    assert metrics["nll"] == pytest.approx(-log_p.mean(), rel=1e-5)
+
+
+def test_sample_writes_a_grid(pixelcnn_run):
+    r = run("sample", pixelcnn_run, "--n", "4")
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(os.path.join(pixelcnn_run, "samples.png"))
+
+
+def test_complete_keeps_the_known_pixels_exactly_and_writes_its_figures(pixelcnn_run):
+    r = run("restore", pixelcnn_run, "--task", "complete", "--n", "3")
+    assert r.returncode == 0, r.stderr
+    for name in ("restore_complete.png", "restore_complete.json", "completions.png"):
+        assert os.path.exists(os.path.join(pixelcnn_run, name)), name
+    r = run("restore", pixelcnn_run, "--task", "inpaint", "--overwrite")
+    assert r.returncode == 2 and "cannot inpaint: it can complete" in r.stderr
+
+    config, model = load_run(pixelcnn_run)
+    clean, _ = eval_images(config, 3)
+    rng = np.random.default_rng(0)
+    damaged, known, _ = restoration.damage("complete", clean, rng)
+    args = argparse.Namespace(run_dir=pixelcnn_run, overwrite=True)
+    restored = FAMILIES["pixelcnn"].restore["complete"](model, config, damaged, known, rng, args)
+    assert known[:, :14].all() and not known[:, 14:].any()   # the default mask: top half given
+    np.testing.assert_array_equal(restored[known], clean[known])
+    assert set(np.unique(restored)) <= {0.0, 1.0}
+
+
+def test_resume_continues_bit_for_bit(data_dir, tmp_path):  # noqa: F811
+    straight, halted = str(tmp_path / "straight"), str(tmp_path / "halted")
+    quick = [*TINY, "--figure-samples", "0"]   # 784 forward passes per epoch spared
+    assert run("train", "pixelcnn", "--data", data_dir, "--epochs", "2", "--out", straight, *quick).returncode == 0
+    assert run("train", "pixelcnn", "--data", data_dir, "--epochs", "1", "--out", halted, *quick).returncode == 0
+    assert not os.path.exists(os.path.join(straight, "figures", "samples_epoch001.png"))
+    r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "2", "--out", halted, "--resume", *quick)
+    assert r.returncode == 0 and "resuming" in r.stdout, r.stderr
+    a = load_checkpoint(os.path.join(straight, "checkpoint.npz"))["model"]
+    b = load_checkpoint(os.path.join(halted, "checkpoint.npz"))["model"]
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_gated_variant_trains_and_evaluates(data_dir, tmp_path):  # noqa: F811
+    out = str(tmp_path / "gated")
+    r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "1", "--gated", "--out", out, *TINY,
+            "--figure-samples", "0")
+    assert r.returncode == 0, r.stderr
+    config, model = load_run(out)
+    assert config["gated"] and type(model).__name__ == "GatedPixelCNN"
+    assert run("evaluate", out).returncode == 0
+    assert json.load(open(os.path.join(out, "metrics.json")))["nll"] > 0
