@@ -274,27 +274,35 @@ def _positive_int(text):
     return value
 
 
-def _train_parser(commands, formatter):
+def _add_common_train_arguments(p, defaults):
+    """The options every model has; ``defaults`` holds the model's epochs, batch_size and lr.
+
+    Each model's parser gets its own copies: argparse parents share their actions, so one model's
+    defaults would overwrite another's.
+    """
     from .data import DATASETS, DEFAULT_DATASET, resolve_data_arg
+    p.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET,
+                   help=f"dataset: one of {', '.join(DATASETS)}, or a folder of MNIST-format IDX files")
+    p.add_argument("--epochs", type=_positive_int, default=defaults["epochs"],
+                   help="epochs to train (the total, when resuming)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="time budget: stop after this many minutes of training steps (evaluation not counted)")
+    p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
+    p.add_argument("--batch-size", type=_positive_int, default=defaults["batch_size"], help="images per step")
+    p.add_argument("--lr", type=float, default=defaults["lr"], help="learning rate")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (weights, order, noise)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="train on the first N training images only")
+    p.add_argument("--eval-images", type=_positive_int, default=1000,
+                   help="test images used for the evaluation after every epoch")
+    p.add_argument("--log-every", type=_positive_int, default=50, help="write a training record every N steps")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint, exactly as if it had not stopped")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _train_parser(commands, formatter):
     from .training.families import FAMILIES
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET,
-                        help=f"dataset: one of {', '.join(DATASETS)}, or a folder of MNIST-format IDX files")
-    common.add_argument("--epochs", type=_positive_int, help="epochs to train (the total, when resuming)")
-    common.add_argument("--minutes", type=float, default=None,
-                        help="time budget: stop after this many minutes of training steps (evaluation not counted)")
-    common.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
-    common.add_argument("--batch-size", type=_positive_int, help="images per step")
-    common.add_argument("--lr", type=float, help="learning rate")
-    common.add_argument("--seed", type=int, default=0, help="seed of every random choice (weights, order, noise)")
-    common.add_argument("--limit", type=_positive_int, default=None, help="train on the first N training images only")
-    common.add_argument("--eval-images", type=_positive_int, default=1000,
-                        help="test images used for the evaluation after every epoch")
-    common.add_argument("--log-every", type=_positive_int, default=50, help="write a training record every N steps")
-    common.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its checkpoint, exactly as if it had not stopped")
-    common.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    common.add_argument("--no-progress", action="store_true", help="no progress bar")
     t = commands.add_parser("train", help="train a model into a run directory",
                             description="Train a model. The run directory (--out) receives config.json, log.jsonl "
                                         "(one JSON record per line), checkpoint.npz (written atomically after every "
@@ -302,10 +310,10 @@ def _train_parser(commands, formatter):
                                         "`scratchgen train MODEL --help` lists the options of MODEL.")
     models = t.add_subparsers(dest="model", required=True, metavar="MODEL")
     for name, family in FAMILIES.items():
-        p = models.add_parser(name, parents=[common], formatter_class=formatter, help=family.name,
-                              description=f"Train a {family.name}.")
+        p = models.add_parser(name, formatter_class=formatter, help=family.name, description=f"Train a {family.name}.")
+        _add_common_train_arguments(p, {**COMMON_DEFAULTS, **family.defaults})
         family.add_arguments(p)
-        p.set_defaults(run=train, **{**COMMON_DEFAULTS, **family.defaults})
+        p.set_defaults(run=train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -148,3 +148,14 @@ def test_restore_with_a_denoising_autoencoder(data_dir, tmp_path):
     assert r.returncode == 2 and "cannot superres" in r.stderr
     r = run("restore", out, "--task", "inpaint", "--mask", "nosuch", "--overwrite")
     assert r.returncode == 2 and "unknown mask 'nosuch'" in r.stderr
+
+
+def test_each_model_keeps_its_own_defaults():
+    from scratchgen.cli import build_parser
+    from scratchgen.training.families import FAMILIES
+    parser = build_parser()
+    for name, family in FAMILIES.items():
+        args = parser.parse_args(["train", name])
+        for option, value in family.defaults.items():
+            assert getattr(args, option) == value, (name, option)
+    assert parser.parse_args(["train", "vae"]).lr == 1e-3 and parser.parse_args(["train", "ddpm"]).lr == 2e-4

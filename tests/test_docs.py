@@ -1,0 +1,26 @@
+"""The study guide (docs/README.md) names only files that exist and tests that pytest finds."""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUIDE = open(os.path.join(ROOT, "docs", "README.md")).read()
+
+
+def test_every_file_the_study_guide_names_exists():
+    paths = set(re.findall(r"`((?:scratchgen|tests|docs|examples)/[\w/.]+\.(?:py|md))`", GUIDE))
+    assert len(paths) > 20
+    missing = sorted(p for p in paths if not os.path.exists(os.path.join(ROOT, p)))
+    assert not missing, f"docs/README.md names files that do not exist: {missing}"
+
+
+def test_every_test_selection_the_exercises_run_collects_tests():
+    selections = sorted(set(re.findall(r"pytest (tests/\w+\.py)(?: -k (\w+))?", GUIDE)))
+    assert len(selections) >= 7
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                *sorted({path for path, _ in selections})],
+                               capture_output=True, text=True, cwd=ROOT, timeout=300).stdout.splitlines()
+    for path, keyword in selections:
+        ids = [line for line in collected if line.startswith(path + "::") and keyword in line]
+        assert ids, f"`pytest {path}{' -k ' + keyword if keyword else ''}` in docs/README.md selects no test"
