@@ -12,10 +12,11 @@ prints the ratio scratchgen / PyTorch of the medians. Memory is measured per sid
 process that runs only that workload: its peak RSS, and in parentheses how much of it the steps
 added on top of the process with the model built.
 
-Both sides run under the same allocator and thread settings: run.py re-executes itself with
-glibc's MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ raised (so freed blocks are reused rather
-than returned to the OS and faulted back in every step) and with the thread count in the
-environment of OpenBLAS, OpenMP and Numba, unless those are already set; the output says which.
+Both sides run under the same allocator and thread settings: freed memory is kept for reuse
+(``scratchgen.allocator``, as ``scratchgen train`` does, unless --default-malloc) rather than
+returned to the OS and faulted back in every step, and run.py re-executes itself with the thread
+count in the environment of OpenBLAS, OpenMP and Numba, unless those are already set; the output
+says which.
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # the scratchgen next to benchmarks/, then workloads
+from scratchgen import allocator  # noqa: E402
 
-MALLOC_SETTING = {"MALLOC_MMAP_THRESHOLD_": "1000000000", "MALLOC_TRIM_THRESHOLD_": "1000000000"}
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 LOSS_RTOL = 1e-4
 
@@ -48,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--compare", choices=["torch"], help="also time the identical PyTorch models")
     parser.add_argument("--json", type=Path, help="also write the JSON lines to this file")
     parser.add_argument("--default-malloc", action="store_true",
-                        help="keep glibc's default malloc thresholds instead of raising them")
+                        help="keep glibc's default allocator behaviour instead of keeping freed memory")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the per-workload peak-RSS measurement (a child process per side)")
     parser.add_argument("--profile", type=int, metavar="K", default=0,
@@ -59,14 +60,12 @@ def parse_args(argv=None):
 
 
 def reexec_with_environment(args) -> None:
-    """Re-run this script with the allocator and thread settings in its environment, if missing.
+    """Re-run this script with the thread settings in its environment, if missing.
 
-    glibc reads the MALLOC_* variables and the BLAS/OpenMP libraries their thread counts only
-    at start-up, so they cannot be set from inside the running process.
+    The BLAS/OpenMP libraries read their thread counts only at start-up, so they cannot be set
+    from inside the running process.
     """
     wanted = {name: str(args.threads) for name in THREAD_VARIABLES}
-    if not args.default_malloc:
-        wanted.update(MALLOC_SETTING)
     missing = {name: value for name, value in wanted.items() if name not in os.environ}
     if missing and "SCRATCHGEN_BENCH_REEXEC" not in os.environ:
         env = {**os.environ, **missing, "SCRATCHGEN_BENCH_REEXEC": "1"}
@@ -182,7 +181,7 @@ def describe_environment(args) -> dict:
         "machine": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
         "numpy": np.__version__, "numba": numba.__version__,
         "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER", "workqueue"),
-        "malloc": " ".join(f"{k}={os.environ[k]}" for k in MALLOC_SETTING if k in os.environ) or "glibc default",
+        "malloc": allocator.describe(),
         "threads": args.threads, "blas_threads": _blas_threads(),
     }
 
@@ -258,6 +257,8 @@ def _memory(record, prefix) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     reexec_with_environment(args)
+    if not args.default_malloc:
+        allocator.keep_freed_memory()
     if args.memory_of:
         name, side = args.memory_of.split(":")
         if side == "torch":

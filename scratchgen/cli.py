@@ -388,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .allocator import keep_freed_memory
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     return args.run(args)
 
 

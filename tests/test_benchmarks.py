@@ -41,3 +41,16 @@ def test_workload_loss_agrees_with_pytorch(name):
 def test_percentile_interpolates():
     assert run.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
     assert run.percentile([0.0, 10.0], 10) == pytest.approx(1.0)
+
+
+
+def test_keep_freed_memory_turns_glibc_mallopt_on():
+    import sys
+
+    import pytest
+
+    from scratchgen import allocator
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's mallopt only")
+    assert allocator.keep_freed_memory() and allocator.keep_freed_memory()   # idempotent
+    assert allocator.describe().startswith("freed memory kept")
