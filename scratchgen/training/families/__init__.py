@@ -11,9 +11,9 @@ from ...nn import load_checkpoint
 from ...optim import EMA
 from ..runs import CONFIG, RunError, read_config
 from ..trainer import CHECKPOINT
-from . import autoencoders
+from . import autoencoders, classifier
 
-FAMILIES = {**autoencoders.FAMILIES}
+FAMILIES = {**autoencoders.FAMILIES, **classifier.FAMILIES}
 
 
 def build_model(config: dict):
