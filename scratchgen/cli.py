@@ -127,6 +127,7 @@ def train(args: argparse.Namespace) -> int:
     loader = DataLoader((images, labels), config["batch_size"], seed=config["seed"], binarize=config.get("binarize"))
     optimizer = family.optimizer(model, config)
     ema = family.ema(model, config) if family.ema else None
+    schedule = family.schedule(optimizer, config, len(loader)) if family.schedule else None
     step = family.step(model, optimizer, config, ema) if ema else family.step(model, optimizer, config)
 
     def evaluate(trainer):
@@ -142,8 +143,8 @@ def train(args: argparse.Namespace) -> int:
         model.train()
 
     trainer = Trainer(out, model=model, optimizer=optimizer, loader=loader, step=step, evaluate=evaluate,
-                      figures=figures, ema=ema, generators=getattr(step, "generators", {}), epochs=config["epochs"],
-                      minutes=config["minutes"], log_every=args.log_every,
+                      figures=figures, ema=ema, schedule=schedule, generators=getattr(step, "generators", {}),
+                      epochs=config["epochs"], minutes=config["minutes"], log_every=args.log_every,
                       progress=False if args.no_progress else None)
     if args.resume:
         trainer.resume()
@@ -249,20 +250,18 @@ def evaluate(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from .training import runs
+    from .training import runs, scoring
     path = os.path.join(args.run_dir, "metrics.json")
     try:
         config, model, family = _load_for(args, "", path)
         started = time.perf_counter()
-        metrics = family.final(model, config, args)
+        metrics = scoring.evaluate_run(args, family, model, config)
     except (runs.RunError, ValueError) as e:
         return _fail(str(e).splitlines()[0])
-    metrics = {"model": config["model"], "data": config["data"], **metrics,
-               "seconds": round(time.perf_counter() - started, 1)}
+    metrics["seconds"] = round(time.perf_counter() - started, 1)
     with open(path, "w") as f:
         json.dump(metrics, f, indent=2)
-    for k, v in metrics.items():
-        print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+    print(scoring.table(metrics))
     print(f"wrote {path}")
     return 0
 
@@ -318,6 +317,7 @@ def _train_parser(commands, formatter):
 
 def build_parser() -> argparse.ArgumentParser:
     from .training.restoration import MASK_PATTERNS, TASKS
+    from .training.scoring import DEFAULT_SAMPLES
     parser = argparse.ArgumentParser(prog="scratchgen", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo_parser = commands.add_parser("demo", help="a short demo of the autograd: fit a network to two spirals")
@@ -374,15 +374,26 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--seed", type=int, default=0, help="seed of the damage and of the restoration")
     rs.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/restore_TASK.png")
     rs.set_defaults(run=restore)
-    e = run_dir_parser("evaluate", "test-set metrics of a trained model",
+    e = run_dir_parser("evaluate", "test-set metrics of a trained model, and of its samples",
                        "Evaluate on the test set and write RUN_DIR/metrics.json: for a vae the ELBO and the "
-                       "importance-weighted bound IWAE-k (nats per image; binary test images are binarized once "
-                       "with a fixed seed), for a pixelcnn the exact NLL in nats per image and bits per dimension, "
-                       "for an ae the reconstruction loss and PSNR. A 2-d vae also gets "
-                       "figures/manifold.png and figures/latent_means.png.")
+                       "importance-weighted bound IWAE-k and for a pixelcnn the exact NLL (nats per image and bits "
+                       "per dimension; binary test images are binarized once with a fixed seed), for an ae the "
+                       "reconstruction loss and PSNR, for a classifier the test accuracy. A 2-d vae also gets "
+                       "figures/manifold.png and figures/latent_means.png. A model that can sample also has N samples "
+                       "scored by a classifier run of the same dataset (classifier FID, KID, classifier score, class "
+                       "entropy, memorization), each beside the same score of N real training images. "
+                       "docs/evaluation.md defines them.")
     e.add_argument("--k", type=int, default=1000, help="vae: importance samples per image for IWAE-k (0: skip)")
     e.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
     e.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    e.add_argument("--n-samples", type=int, default=DEFAULT_SAMPLES,
+                   help="samples to score (0: no sample metrics); the real baseline uses as many images")
+    e.add_argument("--classifier", metavar="CLASSIFIER_RUN_DIR", default=None,
+                   help="the classifier run that judges the samples (default runs/classifier-DATA)")
+    e.add_argument("--parzen", action="store_true",
+                   help="also the Parzen-window log-likelihood of the test set (Goodfellow et al. 2014) for the "
+                        "samples and for real images: two kernel densities over all test images, about a minute "
+                        "for 10000 samples on MNIST")
     e.set_defaults(run=evaluate)
     return parser
 

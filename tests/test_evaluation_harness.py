@@ -5,7 +5,7 @@ import pytest
 import scratchgen as sg
 from scratchgen.data.glyphs import generate
 from scratchgen.evaluation.harness import (ClassifierMismatchError, as_unit_images, check_classifier_dataset,
-                                           parzen_report, sample_report)
+                                           parzen_report, parzen_split, sample_report)
 from scratchgen.models.classifier import FEATURE_DIM, DigitClassifier
 
 
@@ -26,6 +26,7 @@ def test_report_scores_samples_beside_a_real_baseline_and_flags_a_constant_gener
     assert report["samples"]["class_entropy"] == pytest.approx(0.0)  # one image: one predicted class
     assert report["samples"]["memorization"] == 1.0       # a copy of a training image
     assert report["samples"]["fid"] > report["real_baseline"]["fid"]
+    assert report["real_baseline"]["memorization"] < 0.5  # held-out real images are not copies
 
 
 def test_features_have_the_documented_size(digits):
@@ -37,9 +38,16 @@ def test_features_have_the_documented_size(digits):
 
 def test_parzen_is_higher_for_real_images_than_for_noise(digits):
     train, test = digits
-    real = parzen_report(train[:200], train, test)
     noise = parzen_report(np.random.default_rng(0).uniform(size=(200, 28, 28)), train, test)
-    assert real["mean"] > noise["mean"]
+    assert noise["n"] == 200 and noise["test_images"] == len(test)
+    assert noise["real_baseline"]["mean"] > noise["samples"]["mean"]
+
+
+def test_parzen_validation_is_held_out_of_the_baseline_pool():
+    pool, validation = parzen_split(np.arange(60000))
+    assert validation[0] == 50000 and len(validation) == 1000 and pool[-1] == 49999
+    pool, validation = parzen_split(np.arange(400))
+    assert len(validation) == 80 and len(pool) == 320 and pool[-1] < validation[0]
 
 
 def test_classifier_from_another_dataset_is_refused():

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from scratchgen.evaluation import (class_histogram, classifier_score, frechet_distance, frechet_distance_from_moments,
+from scratchgen.evaluation import (class_histogram, classifier_score, confusion_matrix, frechet_distance, frechet_distance_from_moments,
                                    kernel_distance, memorization_fraction, memorization_threshold, nats_to_bits_per_dim, nearest_distances,
                                    parzen_evaluation, parzen_log_likelihood, psnr, ssim, trace_sqrt_product)
 
@@ -122,3 +122,9 @@ def test_ssim_matches_scikit_image_when_installed():
     expected = metrics.structural_similarity(noisy, clean, gaussian_weights=True, sigma=1.5,
                                              use_sample_covariance=False, data_range=1.0)
     assert ssim(noisy[None], clean[None]) == pytest.approx(expected, rel=1e-10)
+
+
+def test_confusion_matrix_counts_each_true_predicted_pair():
+    counts = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    assert counts.sum() == 6 and np.trace(counts) == 4

@@ -107,6 +107,14 @@ def class_histogram(probabilities: np.ndarray) -> tuple[np.ndarray, float]:
     return counts, float(-np.sum(freq * np.log(freq)))
 
 
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[i, j] = number of images of class i predicted as class j; the trace counts the correct ones."""
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
+    if labels.shape != predictions.shape:
+        raise ValueError(f"confusion_matrix: {labels.shape} labels but {predictions.shape} predictions")
+    return np.bincount(labels * num_classes + predictions, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
 # ------------------------------------------------------------------------- memorization
 def nearest_distances(queries: np.ndarray, references: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Euclidean distance from each query row to its nearest reference row (batched)."""

@@ -118,3 +118,21 @@ def animated_gif(path, pngs: list[str], seconds_per_frame: float = 0.4) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     padded[0].save(path, save_all=True, append_images=padded[1:], duration=int(1000 * seconds_per_frame), loop=0)
     return path
+
+
+def confusion_plot(path, counts: np.ndarray, title: str) -> str:
+    """A confusion matrix (rows: true class, columns: predicted class) with the count in every cell."""
+    k = len(counts)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(np.log1p(counts), cmap="Blues")   # log: the diagonal would wash out the errors
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if i == j else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

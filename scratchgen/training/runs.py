@@ -118,6 +118,8 @@ class Family:
     final: Callable            # (model, config, args) -> metrics of `scratchgen evaluate`
     optimizer: Callable = adam  # (model, config) -> an optimizer, or {name: optimizer}
     ema: Callable | None = None  # (model, config) -> optim.EMA whose average is used for sampling
+    schedule: Callable | None = None  # (optimizer, config, steps_per_epoch) -> an lr schedule: checkpointed by
+    #                                   the Trainer, stepped by the family's step through trainer.schedule
     sample: Callable | None = None       # (model, config, n, rng, args) -> (images (n, 28, 28) in [0, 1], title)
     reconstruct: Callable | None = None  # (model, config, run_dir, args) -> paths written
     restore: dict = field(default_factory=dict)

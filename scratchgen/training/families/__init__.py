@@ -11,9 +11,9 @@ from ...nn import load_checkpoint
 from ...optim import EMA
 from ..runs import CONFIG, RunError, read_config
 from ..trainer import CHECKPOINT
-from . import autoencoders, ddpm, gan, pixelcnn
+from . import autoencoders, classifier, ddpm, gan, pixelcnn
 
-FAMILIES = {**autoencoders.FAMILIES, **gan.FAMILIES, **ddpm.FAMILIES, **pixelcnn.FAMILIES}
+FAMILIES = {**classifier.FAMILIES, **autoencoders.FAMILIES, **gan.FAMILIES, **ddpm.FAMILIES, **pixelcnn.FAMILIES}
 
 
 def build_model(config: dict):

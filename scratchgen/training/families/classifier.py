@@ -1,0 +1,79 @@
+"""Training recipe of the digit classifier (``scratchgen train classifier``): the evaluation's judge.
+
+DigitClassifier (``models/classifier.py``) trained with softmax cross-entropy, Adam and a cosine
+learning rate that falls to 0 over the whole run (one schedule step per optimizer step).
+Its run directory is what ``scratchgen evaluate --classifier`` loads; ``config["data"]`` records
+the dataset it learned, so the harness can refuse to judge samples of another dataset.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...autograd.losses import cross_entropy
+from ...evaluation.metrics import confusion_matrix
+from ...models.classifier import DigitClassifier
+from ...optim import CosineAnnealingLR
+from .. import figures as fig
+from ..runs import Family, eval_images, figures_dir, loss_figure
+
+
+def _arguments(p):
+    p.add_argument("--width", type=int, default=32,
+                   help="channels of the first convolution (the second has twice as many)")
+
+
+def _configure(args):
+    return dict(width=args.width)
+
+
+def _build(c):
+    return DigitClassifier(width=c["width"])
+
+
+def _schedule(optimizer, c, steps_per_epoch):
+    return CosineAnnealingLR(optimizer, T_max=c["epochs"] * steps_per_epoch)
+
+
+def _step(model, optimizer, c):
+    def step(x, y, trainer):
+        optimizer.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        trainer.schedule.step()
+        return {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
+    return step
+
+
+def _scores(model, x, labels):
+    """Mean cross-entropy and accuracy on images x in [0, 1] with their labels."""
+    _, probabilities = model.features_and_probabilities(x)
+    loss = -float(np.mean(np.log(probabilities[np.arange(len(labels)), labels] + 1e-12)))
+    return {"loss": loss, "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels))}
+
+
+def _evaluate(model, c, x):
+    _, labels = eval_images(c, len(x))   # x is the first len(x) test images (runs.eval_images)
+    return _scores(model, x, labels)
+
+
+def _figures(model, c, run_dir, tag, x, labels):
+    _, probabilities = model.features_and_probabilities(x)
+    counts = confusion_matrix(labels, probabilities.argmax(axis=1), 10)
+    fig.confusion_plot(os.path.join(figures_dir(run_dir), f"confusion_{tag}.png"), counts,
+                       title=f"Confusion matrix on {len(x)} test images ({tag}): "
+                             f"accuracy {np.trace(counts) / len(x):.2%}")
+    loss_figure(run_dir)
+
+
+def _final(model, c, args):
+    x, labels = eval_images(c, args.limit)
+    return {"test_images": len(x), **_scores(model, x, labels)}
+
+
+FAMILIES = {
+    "classifier": Family("digit classifier (the judge of `scratchgen evaluate`)", _arguments, _configure, _build,
+                         _step, _evaluate, _figures, _final, schedule=_schedule, defaults=dict(epochs=5)),
+}

@@ -1,0 +1,124 @@
+"""``scratchgen evaluate``: a run's own test metrics, and its samples scored by the harness.
+
+Every family's ``final`` gives its test metrics (a VAE's ELBO and IWAE bound, a classifier's
+accuracy). A family that can ``sample`` also has N samples scored against real images by a
+classifier run trained on the same dataset (``evaluation.harness.sample_report``, and with
+``--parzen`` ``parzen_report``), each score beside its real-vs-real baseline with the same N.
+Negative log-likelihoods (``nll_*`` metrics, nats per image) are also given in bits per dimension.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data import load
+from ..evaluation.harness import check_classifier_dataset, parzen_report, sample_report
+from ..evaluation.metrics import nats_to_bits_per_dim
+from .families import load_run
+from .runs import TEST_BINARIZATION_SEED, RunError
+
+DEFAULT_SAMPLES = 10000
+SAMPLE_BATCH = 1000
+MIN_SAMPLES = 10
+
+
+def default_classifier_dir(data: str) -> str:
+    """Where evaluate looks for the judge of ``data`` without --classifier: runs/classifier-<data>."""
+    return os.path.join("runs", f"classifier-{os.path.basename(data)}")
+
+
+def load_classifier(run_dir: str | None, data: str):
+    """(run directory, DigitClassifier) of the classifier run that judges samples of ``data``; a
+    RunError when it is missing, is not a classifier, or learned another dataset."""
+    if run_dir is None:
+        run_dir = default_classifier_dir(data)
+        if not os.path.isdir(run_dir):
+            raise RunError(f"no classifier for {data}: train one with scratchgen train classifier --data {data} "
+                           f"--out {run_dir} (or pass --classifier RUN_DIR, or --n-samples 0 to skip sample metrics)")
+    config, model = load_run(run_dir)
+    if config["model"] != "classifier":
+        raise RunError(f"--classifier {run_dir} holds a {config['model']} run, not a classifier run")
+    try:
+        check_classifier_dataset(config["data"], data)
+    except ValueError as e:
+        raise RunError(f"{run_dir}: {e}") from None
+    return run_dir, model
+
+
+def draw_samples(family, model, config, n: int, seed: int, args) -> tuple[np.ndarray, str]:
+    """n samples drawn in batches of SAMPLE_BATCH from one generator seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    batches, title = [], ""
+    for start in tqdm(range(0, n, SAMPLE_BATCH), desc="sampling", unit="batch", leave=False, disable=None):
+        images, title = family.sample(model, config, min(SAMPLE_BATCH, n - start), rng, args)
+        batches.append(np.asarray(images, np.float32).reshape(-1, 28, 28))
+    return np.concatenate(batches), title
+
+
+def likelihoods_in_bits(metrics: dict, config: dict) -> dict:
+    """bits_per_dim_X for every nll_X (nats per image over 784 pixels), with the binarization stated."""
+    out = {f"bits_per_dim_{k[4:]}": nats_to_bits_per_dim(v, 28 * 28) for k, v in metrics.items()
+           if k.startswith("nll_")}
+    if out:
+        out["likelihood_binarization"] = {
+            "bernoulli": f"test images binarized once by bernoulli draws with seed {TEST_BINARIZATION_SEED}",
+            "threshold": "test images binarized by thresholding at 0.5",
+        }.get(config.get("binarize"), "gray test images, not binarized")
+    return out
+
+
+def evaluate_run(args, family, model, config) -> dict:
+    """The metrics.json content of a run: ``family.final``, likelihoods in bits, and sample scores."""
+    metrics = {"model": config["model"], "data": config["data"], **family.final(model, config, args)}
+    metrics.update(likelihoods_in_bits(metrics, config))
+    if family.sample is None or args.n_samples == 0:
+        return metrics
+    if args.n_samples < MIN_SAMPLES:
+        raise RunError(f"--n-samples {args.n_samples}: expected 0 (no sample metrics) or at least {MIN_SAMPLES} "
+                       f"(the classifier score averages over 10 splits)")
+    classifier_dir, classifier = load_classifier(args.classifier, config["data"])
+    samples, title = draw_samples(family, model, config, args.n_samples, args.seed, args)
+    train, test = load(config["data"], "train").images, load(config["data"], "test").images
+    metrics["samples"] = {"what": title, "classifier": classifier_dir, "real_images": "gray, not binarized",
+                          **sample_report(samples, classifier, train, test, seed=args.seed)}
+    if args.parzen:
+        metrics["parzen"] = parzen_report(samples, train, test, seed=args.seed)
+    return metrics
+
+
+def _row(name: str, sample: str, real: str) -> str:
+    return f"{name:<30}{sample:>18}{real:>18}"
+
+
+def _value(scores: dict, key: str) -> str:
+    """A score with its spread (std over subsets or splits, or standard error) when it has one."""
+    for spread in (f"{key}_std", "standard_error" if key == "mean" else None):
+        if spread in scores:
+            return f"{scores[key]:.4g} ± {scores[spread]:.2g}"
+    return f"{scores[key]:.4g}"
+
+
+def table(metrics: dict) -> str:
+    """The metrics as text: the run's own numbers, then every sample score beside its real baseline."""
+    lines = [f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}"
+             for k, v in metrics.items() if k not in ("samples", "parzen")]
+    if "samples" in metrics:
+        report = metrics["samples"]
+        s, r = report["samples"], report["real_baseline"]
+        lines += ["", f"{report['n']} samples ({report['what']}), judged by {report['classifier']}, against the first "
+                      f"{report['n']} test images; real baseline: {report['n']} training images",
+                  _row("", "samples", "real baseline")]
+        lines += [_row(name, _value(s, key), _value(r, key)) for name, key in (
+            ("classifier FID", "fid"), ("KID", "kid"), ("classifier score", "classifier_score"),
+            ("class entropy (max 2.303)", "class_entropy"),
+            (f"memorization (real ~{report['memorization_quantile']})", "memorization"))]
+        lines += [f"class counts of the samples: {s['class_counts']}",
+                  f"        of the real baseline: {r['class_counts']}"]
+    if "parzen" in metrics:
+        p = metrics["parzen"]
+        lines += [_row(f"Parzen log-lik. (nats, {p['test_images']} test)", _value(p["samples"], "mean"),
+                       _value(p["real_baseline"], "mean")),
+                  _row("Parzen sigma", f"{p['samples']['sigma']:.3f}", f"{p['real_baseline']['sigma']:.3f}")]
+    return "\n".join(lines)
