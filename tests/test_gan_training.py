@@ -89,3 +89,19 @@ def test_bad_options_are_one_line_errors(data_dir, tmp_path):
     assert r.returncode == 2 and "label smoothing in [0, 0.5)" in r.stderr
     r = run("train", "dcgan", "--data", data_dir, "--betas", "0.5", "--out", str(tmp_path / "a"))
     assert r.returncode == 2 and "two Adam betas" in r.stderr
+
+
+def test_ema_of_the_weights_is_checkpointed_and_is_what_a_loaded_run_samples(data_dir, tmp_path):
+    from scratchgen.training.families import load_run
+    out = tmp_path / "ema"
+    train("gan", data_dir, out, "--epochs", "1", "--ema-decay", "0.5")
+    parts = load_checkpoint(out / "checkpoint.npz")
+    ema = parts["ema"]
+    assert int(ema["num_updates"]) == 2 and float(ema["decay"]) == 0.5      # 64 images, batches of 32
+    _, model = load_run(str(out))
+    name = next(k for k in parts["model"] if k.startswith("generator.") and k.endswith("weight"))
+    loaded = dict(model.named_parameters())[name].data
+    np.testing.assert_array_equal(loaded, ema[f"shadow.{name}"])
+    assert not np.allclose(loaded, parts["model"][name])   # the average of 3 weights is not the last one
+    r = run("train", "gan", "--data", data_dir, "--ema-decay", "1.5", "--out", str(tmp_path / "bad"))
+    assert r.returncode == 2 and "EMA decay in [0, 1)" in r.stderr

@@ -16,7 +16,7 @@ import numpy as np
 from ...models.gan import (GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                            discriminator_loss, generator_loss)
 from ...autograd import no_grad
-from ...optim import Adam
+from ...optim import EMA, Adam
 from .. import figures as fig
 from ..runs import Family, eval_images, figures_dir
 from ..trainer import read_log
@@ -54,6 +54,13 @@ def _label_smoothing(text):
     return value
 
 
+def _ema_decay(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected an EMA decay in [0, 1), e.g. 0.999, got {text}")
+    return value
+
+
 def _shared_arguments(p):
     p.add_argument("--latent", type=int, default=64, help="size of the noise vector z")
     p.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating",
@@ -62,6 +69,9 @@ def _shared_arguments(p):
     p.add_argument("--label-smoothing", type=_label_smoothing, default=0.0,
                    help="one-sided label smoothing: real images are classified against 1 - this (0.1: target 0.9)")
     p.add_argument("--betas", type=_betas, default=[0.5, 0.999], help="Adam's beta1,beta2 for both players")
+    p.add_argument("--ema-decay", type=_ema_decay, default=0.0,
+                   help="sample from an exponential moving average of the weights with this decay (0: off; "
+                        "0.999 averages over about 1000 steps)")
 
 
 def _gan_arguments(p):
@@ -80,7 +90,7 @@ def _dcgan_arguments(p):
 
 def _shared_configure(args):
     return dict(latent=args.latent, loss=args.loss.replace("-", "_"), d_steps=args.d_steps,
-                label_smoothing=args.label_smoothing, betas=args.betas)
+                label_smoothing=args.label_smoothing, betas=args.betas, ema_decay=args.ema_decay)
 
 
 def _gan_configure(args):
@@ -114,7 +124,12 @@ def gradient_norm(parameters) -> float:
     return float(np.sqrt(sum(np.sum(np.square(p.grad, dtype=np.float64)) for p in parameters if p.grad is not None)))
 
 
-def _step(model, optimizers, c):
+def _ema(model, c):
+    """The average of the weights that sampling uses (Yazici et al. 2019: it smooths G's oscillation), or None."""
+    return EMA(model, c["ema_decay"]) if c.get("ema_decay") else None
+
+
+def _step(model, optimizers, c, ema=None):
     opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
     rng = np.random.default_rng(c["seed"] + 1)      # the noise z (saved by the trainer)
     real_label = 1 - c["label_smoothing"]
@@ -132,6 +147,8 @@ def _step(model, optimizers, c):
         g_loss.backward()
         g_grad_norm = gradient_norm(model.generator.parameters())
         opt_g.step()
+        if ema is not None:
+            ema.update()
         # "loss" is the sum of both players' losses so that the trainer's stop on a non-finite loss watches both.
         return {"loss": d_loss.item() + g_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "d_real": _probability(real_logits.data), "d_fake": _probability(fake_logits.data),
@@ -224,7 +241,8 @@ DEFAULTS = dict(lr=2e-4, batch_size=128, epochs=100)
 
 FAMILIES = {
     "gan": Family("GAN (the source material's MLP players)", _gan_arguments, _gan_configure, _gan_build, _step,
-                  _evaluate, _figures, _final, optimizer=_optimizers, sample=_sample, defaults=DEFAULTS),
+                  _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample, defaults=DEFAULTS),
     "dcgan": Family("DCGAN (transposed/strided convolutions)", _dcgan_arguments, _dcgan_configure, _dcgan_build,
-                    _step, _evaluate, _figures, _final, optimizer=_optimizers, sample=_sample, defaults=DEFAULTS),
+                    _step, _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample,
+                    defaults=DEFAULTS),
 }
