@@ -382,6 +382,22 @@ def test_ema_state_dict_round_trip_through_a_file(tmp_path):
         optim.EMA(model, decay=1.0)
 
 
+def test_ema_warmup_forgets_the_initial_weights():
+    model = WithBuffers()
+    model.linear.weight.data[...] = 0.0
+    plain, warm = optim.EMA(model, decay=0.999), optim.EMA(model, decay=0.999, warmup=True)
+    model.linear.weight.data[...] = 1.0
+    kept = 1.0                           # the weight of the initial value in the warm average
+    for t in range(2000):
+        assert warm.current_decay() == pytest.approx(min(0.999, (1 + t) / (10 + t)))
+        kept *= warm.current_decay()
+        plain.update()
+        warm.update()
+    # the plain average still holds 0.999^2000 = 13.5% of the initial zeros; the warm one a tiny fraction
+    assert plain.shadow["linear.weight"][0, 0] == pytest.approx(1 - 0.999**2000, rel=1e-4)
+    assert warm.shadow["linear.weight"][0, 0] == pytest.approx(1 - kept, rel=1e-4) and kept < 1e-3
+
+
 # ------------------------------------------------------------------------- training
 def test_adam_trains_a_small_mlp():
     model = mlp(seed=1)

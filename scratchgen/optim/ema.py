@@ -7,6 +7,12 @@ than from the latest, noisy ones. After each optimizer step, ``update()`` does
 
 for every parameter, so the average spans roughly the last 1 / (1 - decay) steps.
 
+Started from the initial weights, a plain average still holds decay^t of them after t steps —
+a quarter after 1,400 steps at 0.999, enough to ruin the samples of a short run. With
+``warmup=True`` the decay of step t is min(decay, (1 + t) / (10 + t)) (TensorFlow's
+``ExponentialMovingAverage`` with ``num_updates``): the average forgets the start quickly and
+reaches the full decay after about 10 / (1 - decay) steps.
+
 Buffers are excluded on purpose. They are not trained by gradient descent, so there is nothing
 noisy to smooth: masks are constants, counters such as ``num_batches_tracked`` are integers
 that averaging would corrupt, and batch norm's running statistics are already running averages
@@ -28,21 +34,27 @@ from ..nn.serialization import check_state_dict
 class EMA:
     """Keeps the average of ``model``'s parameters; ``average_parameters()`` swaps it in for sampling."""
 
-    def __init__(self, model: Module, decay: float = 0.999):
+    def __init__(self, model: Module, decay: float = 0.999, warmup: bool = False):
         if not 0 <= decay < 1:
             raise ValueError(f"EMA: decay must be in [0, 1), got {decay!r} (0.999 averages over ~1000 steps)")
         self.model = model
         self.decay = float(decay)
+        self.warmup = warmup
         self.num_updates = 0
         self.shadow = OrderedDict((name, param.data.copy()) for name, param in model.named_parameters())
 
     def update(self) -> None:
         """Fold the model's current parameters into the average (call after optimizer.step())."""
+        decay = self.current_decay()
         for name, param in self.model.named_parameters():
             average = self.shadow[name]
-            average *= self.decay
-            average += (1 - self.decay) * param.data
+            average *= decay
+            average += (1 - decay) * param.data
         self.num_updates += 1
+
+    def current_decay(self) -> float:
+        """The decay the next ``update`` uses: ``decay``, or during the warm-up the smaller (1 + t) / (10 + t)."""
+        return min(self.decay, (1 + self.num_updates) / (10 + self.num_updates)) if self.warmup else self.decay
 
     def _parameters_of(self, model: Module | None) -> "OrderedDict[str, np.ndarray]":
         model = self.model if model is None else model

@@ -214,7 +214,7 @@ def _superres(model, c, damaged, known, rng, args):
 
 FAMILIES = {
     "ddpm": Family("denoising diffusion model (DDPM)", _arguments, _configure, _build, _step, _evaluate, _figures,
-                   _final, ema=lambda model, c: EMA(model, c["ema_decay"]), sample=_sample,
+                   _final, ema=lambda model, c: EMA(model, c["ema_decay"], warmup=True), sample=_sample,
                    restore={"inpaint": _inpaint, "denoise": _denoise, "superres": _superres},
                    defaults=dict(lr=2e-4, batch_size=64, epochs=100)),
 }

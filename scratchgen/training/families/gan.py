@@ -126,7 +126,7 @@ def gradient_norm(parameters) -> float:
 
 def _ema(model, c):
     """The average of the weights that sampling uses (Yazici et al. 2019: it smooths G's oscillation), or None."""
-    return EMA(model, c["ema_decay"]) if c.get("ema_decay") else None
+    return EMA(model, c["ema_decay"], warmup=True) if c.get("ema_decay") else None
 
 
 def _step(model, optimizers, c, ema=None):
