@@ -66,10 +66,10 @@ def _shared_arguments(p):
     p.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating",
                    help="generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (the min-max game)")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update (k of Algorithm 1)")
-    p.add_argument("--label-smoothing", type=_label_smoothing, default=0.0,
+    p.add_argument("--label-smoothing", type=_label_smoothing, default=0.1,
                    help="one-sided label smoothing: real images are classified against 1 - this (0.1: target 0.9)")
     p.add_argument("--betas", type=_betas, default=[0.5, 0.999], help="Adam's beta1,beta2 for both players")
-    p.add_argument("--ema-decay", type=_ema_decay, default=0.0,
+    p.add_argument("--ema-decay", type=_ema_decay, default=0.999,
                    help="sample from an exponential moving average of the weights with this decay (0: off; "
                         "0.999 averages over about 1000 steps)")
 
