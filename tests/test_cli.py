@@ -38,6 +38,14 @@ def run_subprocess(*args):
                           cwd=ROOT, env=env, timeout=300)
 
 
+def trained_run(tmp_path_factory, model, *args):
+    """The run directory of `scratchgen train MODEL ARGS --out <fresh temporary directory>`."""
+    out = str(tmp_path_factory.mktemp("runs") / model)
+    r = run("train", model, "--out", out, *args)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("idx")

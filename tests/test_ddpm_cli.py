@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from test_cli import data_dir, run  # noqa: F401  (the tiny IDX folder and the in-process runner)
+from test_cli import data_dir, run, trained_run  # noqa: F401  (the tiny IDX folder and the in-process runner)
 
 from scratchgen.nn import load_checkpoint
 
@@ -14,10 +14,7 @@ TINY = ["--net", "mlp", "--widths", "16", "--timesteps", "25", "--limit", "64", 
 
 @pytest.fixture(scope="module")
 def ddpm_run(data_dir, tmp_path_factory):  # noqa: F811
-    out = str(tmp_path_factory.mktemp("runs") / "ddpm")
-    r = run("train", "ddpm", "--data", data_dir, "--epochs", "2", "--out", out, *TINY)
-    assert r.returncode == 0, r.stderr
-    return out
+    return trained_run(tmp_path_factory, "ddpm", "--data", data_dir, "--epochs", "2", *TINY)
 
 
 def test_train_writes_the_figures_and_a_comparable_loss(ddpm_run):

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
+from test_cli import data_dir, run, trained_run  # noqa: F401  (data_dir is a fixture)
 
 from scratchgen.autograd import no_grad
 from scratchgen.nn import load_checkpoint
@@ -18,10 +18,7 @@ TINY = ["--limit", "64", "--channels", "8", "--blocks", "1", "--hidden", "8", "-
 
 @pytest.fixture(scope="module")
 def pixelcnn_run(data_dir, tmp_path_factory):  # noqa: F811
-    out = str(tmp_path_factory.mktemp("runs") / "pixelcnn")
-    r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "1", "--out", out, *TINY)
-    assert r.returncode == 0, r.stderr
-    return out
+    return trained_run(tmp_path_factory, "pixelcnn", "--data", data_dir, "--epochs", "1", *TINY)
 
 
 def test_train_writes_samples_and_the_nll_curve_and_binarizes(pixelcnn_run):
