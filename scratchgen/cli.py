@@ -192,7 +192,8 @@ def restore(args: argparse.Namespace) -> int:
         restored = family.restore[args.task](model, config, damaged, known, rng, args)
     except (runs.RunError, ValueError) as e:
         return _fail(str(e).splitlines()[0])
-    scores = restoration.scores(restored, clean, shown, known)
+    mean_image = runs.load_split(config, "train").images.mean(axis=0) / 255 if known is not None else None
+    scores = restoration.scores(restored, clean, shown, known, mean_image)
     fig.image_grid(figure, np.concatenate([clean, shown, restored]), ncols=len(clean),
                    row_labels=["clean", "damaged", "restored"],
                    title=f"{args.task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")

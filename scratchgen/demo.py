@@ -122,6 +122,8 @@ def metric_tables(metrics: dict) -> list[tuple[str, list[str], list[list]]]:
             rows = [["PSNR (dB)", scores["psnr"], scores["psnr_damaged"]], ["SSIM", scores["ssim"], scores["ssim_damaged"]]]
             if "psnr_hole" in scores:
                 rows.append(["PSNR on the missing pixels (dB)", scores["psnr_hole"], None])
+            if "psnr_hole_mean_image" in scores:
+                rows.append(["... filled with the mean training image", scores["psnr_hole_mean_image"], None])
             tables.append((f"restore --task {scores['task']} ({scores['images']} test images)",
                            ["", "restored", "damaged input"], rows))
     return tables

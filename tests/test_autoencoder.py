@@ -43,6 +43,14 @@ def test_corruptions():
     assert abs((m == 0).mean() - 0.3) < 0.01
     sp = corrupt(x, "salt-pepper", 0.2, rng)
     assert abs((sp == 0).mean() - 0.1) < 0.01 and abs((sp == 1).mean() - 0.1) < 0.01
+    h = corrupt(x, "hole", 0.5, rng)
+    holes = h == 0
+    assert np.all(holes.sum(axis=(1, 2)) == 14 * 14)
+    rows, cols = holes.any(axis=2), holes.any(axis=1)
+    assert np.all(rows.sum(axis=1) == 14) and np.all(cols.sum(axis=1) == 14)     # one square per image
+    assert len({tuple(np.flatnonzero(r)[:1]) + tuple(np.flatnonzero(c)[:1]) for r, c in zip(rows, cols)}) > 10
+    with pytest.raises(ValueError, match="hole"):
+        corrupt(x, "hole", 1.5, rng)
     with pytest.raises(ValueError, match="unknown corruption 'blur'"):
         corrupt(x, "blur", 0.1, rng)
 

@@ -99,6 +99,12 @@ def test_psnr_known_values():
     clean = np.zeros((2, 28, 28))
     assert psnr(clean + 0.1, clean) == pytest.approx(20.0)  # MSE 0.01
     assert psnr(clean, clean) == pytest.approx(100.0)  # MSE floored at 1e-10
+    hole = np.zeros((2, 28, 28), bool)
+    hole[:, 7:21, 7:21] = True
+    restored = np.where(hole, 0.1, 0.0)
+    assert psnr(restored, clean, where=hole) == pytest.approx(20.0)          # the MSE of the hole alone
+    assert psnr(restored, clean, where=~hole) == pytest.approx(100.0)
+    assert psnr(restored, clean) == pytest.approx(20.0 + 10 * math.log10(4))  # a quarter of the pixels
 
 
 def test_ssim_known_values():

@@ -190,17 +190,19 @@ def nats_to_bits_per_dim(nats_per_image: float, dimensions: int) -> float:
 
 
 # ------------------------------------------------------------------------- restoration
-def psnr(restored: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> float:
+def psnr(restored: np.ndarray, clean: np.ndarray, data_range: float = 1.0, where: np.ndarray | None = None) -> float:
     """Peak signal-to-noise ratio in dB, averaged over images: mean_n 10 log10(range^2 / MSE_n).
 
-    MSE_n is the per-pixel mean squared error of image n, floored at 1e-10 (so identical images
-    score 100 dB instead of infinity).
+    MSE_n is the per-pixel mean squared error of image n — over the pixels where ``where`` (boolean,
+    shaped like the images) is True, e.g. an inpainted hole — floored at 1e-10 (so identical
+    images score 100 dB instead of infinity).
     """
     x = np.asarray(restored, np.float64).reshape(len(restored), -1)
     y = np.asarray(clean, np.float64).reshape(len(clean), -1)
     if x.shape != y.shape:
         raise ValueError(f"psnr: restored {x.shape} and clean {y.shape} differ")
-    mse = np.maximum(np.mean((x - y) ** 2, axis=1), 1e-10)
+    pixels = np.ones(x.shape, bool) if where is None else np.broadcast_to(where, restored.shape).reshape(x.shape)
+    mse = np.maximum(np.sum((x - y) ** 2 * pixels, axis=1) / np.maximum(pixels.sum(axis=1), 1), 1e-10)
     return float(np.mean(10 * np.log10(data_range**2 / mse)))
 
 

@@ -18,7 +18,7 @@ from .vae import check_images, conv_decoder, conv_encoder, mlp_decoder, mlp_enco
 
 ARCHS = ("mlp", "conv")
 RECON_LOSSES = ("mse", "bce")
-CORRUPTIONS = ("gaussian", "salt-pepper", "mask")
+CORRUPTIONS = ("gaussian", "salt-pepper", "mask", "hole")
 
 
 class Autoencoder(nn.Module):
@@ -89,6 +89,8 @@ def corrupt(x: np.ndarray, kind: str, level: float, rng: np.random.Generator) ->
     gaussian:    x + level * N(0, 1), clipped to [0, 1]
     salt-pepper: each pixel with probability ``level`` becomes 0 or 1 (equally likely)
     mask:        each pixel with probability ``level`` is set to 0 (dropped)
+    hole:        a square of side round(level * width) at a random place in each image is set to 0
+                 (an inpainting autoencoder: level 0.5 is a 14x14 hole in a 28x28 digit)
     """
     x = np.asarray(x, np.float32)
     if kind == "gaussian":
@@ -99,6 +101,17 @@ def corrupt(x: np.ndarray, kind: str, level: float, rng: np.random.Generator) ->
         return np.where(hit, salt.astype(np.float32), x)
     if kind == "mask":
         return np.where(rng.random(x.shape) < level, np.float32(0), x)
+    if kind == "hole":
+        height, width = x.shape[-2:]
+        side = int(round(level * width))
+        if not 0 < side <= min(height, width):
+            raise ValueError(f"hole corruption: level {level} gives a {side}-pixel hole; expected 0 < level <= 1")
+        rows = rng.integers(0, height - side + 1, size=len(x))
+        cols = rng.integers(0, width - side + 1, size=len(x))
+        i, j = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
+        r, c = rows[:, None, None], cols[:, None, None]
+        inside = (i >= r) & (i < r + side) & (j >= c) & (j < c + side)
+        return np.where(inside.reshape(len(x), *([1] * (x.ndim - 3)), height, width), np.float32(0), x)
     raise ValueError(f"unknown corruption {kind!r}: expected one of {', '.join(CORRUPTIONS)}")
 
 

@@ -80,13 +80,16 @@ def damage(task: str, clean: np.ndarray, rng: np.random.Generator, *, mask: str 
     raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
 
 
-def scores(restored: np.ndarray, clean: np.ndarray, shown_damaged: np.ndarray, known: np.ndarray | None) -> dict:
+def scores(restored: np.ndarray, clean: np.ndarray, shown_damaged: np.ndarray, known: np.ndarray | None,
+           mean_image: np.ndarray | None = None) -> dict:
     """PSNR and SSIM of the restoration and of the damaged input (the baseline); for a hole, also
-    the PSNR on the missing pixels alone."""
+    the PSNR on the missing pixels alone, of the restoration and of filling the hole with
+    ``mean_image`` (the mean training image: the best constant guess)."""
     out = {"psnr": psnr(restored, clean), "ssim": ssim(restored, clean),
            "psnr_damaged": psnr(np.clip(shown_damaged, 0, 1), clean), "ssim_damaged": ssim(np.clip(shown_damaged, 0, 1), clean)}
     if known is not None:
-        hole = ~known
-        error = ((restored - clean) ** 2 * hole).sum(axis=(1, 2)) / np.maximum(hole.sum(axis=(1, 2)), 1)
-        out["psnr_hole"] = float(np.mean(10 * np.log10(1 / np.maximum(error, 1e-10))))
+        out["psnr_hole"] = psnr(restored, clean, where=~known)
+        if mean_image is not None:
+            out["psnr_hole_mean_image"] = psnr(np.broadcast_to(mean_image, clean.shape), clean, where=~known)
     return out
+

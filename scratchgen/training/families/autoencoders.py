@@ -10,6 +10,7 @@ from ... import autograd as ag
 from ...data import DataLoader
 from ...evaluation.metrics import psnr
 from ...models import VAE, Autoencoder, corrupt
+from ...models.autoencoder import CORRUPTIONS
 from .. import figures as fig
 from ..runs import Family, eval_images, figures_dir, interpolation_pairs, loss_figure, refuse_overwrite
 
@@ -36,8 +37,9 @@ def _ae_arguments(p):
     _shared_arguments(p, 32)
     p.add_argument("--loss", choices=["bce", "mse"], default="bce",
                    help="reconstruction loss: Bernoulli cross-entropy or squared error, summed over pixels")
-    p.add_argument("--corrupt", choices=["gaussian", "salt-pepper", "mask"], default=None,
-                   help="train a denoising autoencoder on corrupted inputs with clean targets")
+    p.add_argument("--corrupt", choices=list(CORRUPTIONS), default=None,
+                   help="train a denoising autoencoder on corrupted inputs with clean targets (hole: an inpainting "
+                        "one, a random square of side --noise-level x 28 removed)")
     p.add_argument("--noise-level", type=float, default=0.5,
                    help="with --corrupt: the Gaussian sigma, or the fraction of pixels hit")
 
