@@ -36,6 +36,7 @@ STAGES = [
           images=[("test accuracy during training", "loss_curve.png")]),
     Stage("ae", 0.08, "Denoising autoencoder", ["--arch", "conv", "--latent", "16", "--corrupt", "gaussian",
                                                 "--noise-level", "0.3"],
+          ["--n-samples", "0"],   # not a generative model: its decodings of N(0, I) are not worth scoring
           commands=[("reconstruct", []), ("restore", ["--task", "denoise", "--noise-std", "0.3"])],
           images=[("reconstructions of noisy test digits", "reconstructions.png"),
                   ("restore --task denoise", "restore_denoise.png"), ("loss", "loss_curve.png")]),
