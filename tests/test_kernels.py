@@ -256,12 +256,10 @@ def test_conv2d_input_grad_with_fewer_output_channels_matches_twin(padding, dila
         assert_twin_close(fast, twin)
 
 
-@pytest.mark.parametrize("need_dx, need_dw", [(False, True), (True, False)])
-@fast_and_twin("forward, backward", "conv2d_forward", "conv2d_backward")
-def test_conv2d_backward_skips_unneeded_gradients(forward, backward, need_dx, need_dw):
+def assert_backward_skips_unneeded_gradients(backward, shapes, geometry, need_dx, need_dw):
+    """The gradients asked for equal the full backward's; the others are None."""
     rng = np.random.default_rng(0)
-    x, w, grad_y = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 3, 3))
-    geometry = ((1, 1), (0, 0), (1, 1), 1)
+    grad_y, x, w = (rng.standard_normal(shape) for shape in shapes)
     full = backward(grad_y, x, w, *geometry)
     partial = backward(grad_y, x, w, *geometry, need_dx=need_dx, need_dw=need_dw)
     for needed, got, expected in zip((need_dx, need_dw, True), partial, full):
@@ -269,21 +267,20 @@ def test_conv2d_backward_skips_unneeded_gradients(forward, backward, need_dx, ne
             np.testing.assert_array_equal(got, expected)
         else:
             assert got is None
+
+
+@pytest.mark.parametrize("need_dx, need_dw", [(False, True), (True, False)])
+@fast_and_twin("forward, backward", "conv2d_forward", "conv2d_backward")
+def test_conv2d_backward_skips_unneeded_gradients(forward, backward, need_dx, need_dw):
+    assert_backward_skips_unneeded_gradients(backward, [(2, 4, 3, 3), (2, 3, 5, 5), (4, 3, 3, 3)],
+                                             ((1, 1), (0, 0), (1, 1), 1), need_dx, need_dw)
 
 
 @pytest.mark.parametrize("need_dx, need_dw", [(False, True), (True, False)])
 @fast_and_twin("forward, backward", "conv_transpose2d_forward", "conv_transpose2d_backward")
 def test_conv_transpose2d_backward_skips_unneeded_gradients(forward, backward, need_dx, need_dw):
-    rng = np.random.default_rng(0)
-    x, w, grad_y = rng.standard_normal((2, 3, 3, 3)), rng.standard_normal((3, 2, 4, 4)), rng.standard_normal((2, 2, 6, 6))
-    geometry = ((2, 2), (1, 1), (0, 0), (1, 1), 1)
-    full = backward(grad_y, x, w, *geometry)
-    partial = backward(grad_y, x, w, *geometry, need_dx=need_dx, need_dw=need_dw)
-    for needed, got, expected in zip((need_dx, need_dw, True), partial, full):
-        if needed:
-            np.testing.assert_array_equal(got, expected)
-        else:
-            assert got is None
+    assert_backward_skips_unneeded_gradients(backward, [(2, 2, 6, 6), (2, 3, 3, 3), (3, 2, 4, 4)],
+                                             ((2, 2), (1, 1), (0, 0), (1, 1), 1), need_dx, need_dw)
 
 
 # ------------------------------------------------------------------ pool
