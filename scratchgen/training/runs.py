@@ -34,22 +34,18 @@ def load_split(config: dict, split: str):
     return data
 
 
-def binarize_like_training(x: np.ndarray, config: dict) -> np.ndarray:
-    """Float images in [0, 1] binarized the way the run's training pixels are (fixed seed), or as they are."""
-    if config.get("binarize") == "bernoulli":
-        return (np.random.default_rng(TEST_BINARIZATION_SEED).random(x.shape, np.float32) < x).astype(np.float32)
-    if config.get("binarize") == "threshold":
-        return (x > 0.5).astype(np.float32)
-    return x
-
-
 def eval_images(config: dict, n: int | None = None):
     """The first n test images as float32 in [0, 1], binarized once with a fixed seed when the
     model is trained on binary pixels; and their labels."""
     images, labels = load(config["data"], "test")
     if n is not None:
         images, labels = images[:n], labels[:n]
-    return binarize_like_training(images.astype(np.float32) / 255, config), labels.astype(np.int64)
+    x = images.astype(np.float32) / 255
+    if config.get("binarize") == "bernoulli":
+        x = (np.random.default_rng(TEST_BINARIZATION_SEED).random(x.shape, np.float32) < x).astype(np.float32)
+    elif config.get("binarize") == "threshold":
+        x = (x > 0.5).astype(np.float32)
+    return x, labels.astype(np.int64)
 
 
 # ---- run directories -------------------------------------------------------------------------------
