@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..data import load
+from ..optim import CosineAnnealingLR
 from . import figures as fig
 from .trainer import read_log
 
@@ -120,3 +121,8 @@ class Family:
     reconstruct: Callable | None = None  # (model, config, run_dir, args) -> paths written
     restore: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)  # the family's defaults of the common options (lr, epochs, ...)
+
+
+def cosine_schedule(optimizer, c, steps_per_epoch):
+    """A learning rate falling to 0 along a cosine over the run's --epochs (one step per optimizer step)."""
+    return CosineAnnealingLR(optimizer, T_max=c["epochs"] * steps_per_epoch)

@@ -14,9 +14,8 @@ import numpy as np
 from ...autograd.losses import cross_entropy
 from ...evaluation.metrics import confusion_matrix
 from ...models.classifier import DigitClassifier
-from ...optim import CosineAnnealingLR
 from .. import figures as fig
-from ..runs import Family, eval_images, figures_dir, loss_figure
+from ..runs import Family, cosine_schedule, eval_images, figures_dir, loss_figure
 
 
 def _arguments(p):
@@ -30,10 +29,6 @@ def _configure(args):
 
 def _build(c):
     return DigitClassifier(width=c["width"])
-
-
-def _schedule(optimizer, c, steps_per_epoch):
-    return CosineAnnealingLR(optimizer, T_max=c["epochs"] * steps_per_epoch)
 
 
 def _step(model, optimizer, c):
@@ -75,5 +70,5 @@ def _final(model, c, args):
 
 FAMILIES = {
     "classifier": Family("digit classifier (the judge of `scratchgen evaluate`)", _arguments, _configure, _build,
-                         _step, _evaluate, _figures, _final, schedule=_schedule, defaults=dict(epochs=5)),
+                         _step, _evaluate, _figures, _final, schedule=cosine_schedule, defaults=dict(epochs=5)),
 }
