@@ -16,6 +16,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from .training import figures as fig
+
 TRAINING_SHARE = 0.6      # of the budget; the rest is evaluation, sampling and restoration
 
 
@@ -29,11 +31,12 @@ class Stage:
     max_samples: int | None = None    # the most samples worth scoring in the time (PixelCNN: 784 passes each)
     commands: list = field(default_factory=list)      # (command, options) run on the trained run
     images: list = field(default_factory=list)        # (caption, file in the run directory)
+    in_overview: bool = True                          # its first image is a panel of overview.png
 
 
 STAGES = [
     Stage("classifier", 0.07, "Digit classifier (the judge of the sample metrics)",
-          images=[("test accuracy during training", "loss_curve.png")]),
+          images=[("test accuracy during training", "loss_curve.png")], in_overview=False),
     Stage("ae", 0.08, "Denoising autoencoder", ["--arch", "conv", "--latent", "16", "--corrupt", "gaussian",
                                                 "--noise-level", "0.3"],
           ["--n-samples", "0"],   # not a generative model: its decodings of N(0, I) are not worth scoring
@@ -130,6 +133,29 @@ def metric_tables(metrics: dict) -> list[tuple[str, list[str], list[list]]]:
     return tables
 
 
+def headline(metrics: dict) -> str:
+    """The one number that says most about a run: exact NLL, else sample FID and entropy, else PSNR."""
+    if "nll_exact" in metrics:
+        return f"test NLL {metrics['nll_exact']:.1f} nats"
+    if "samples" in metrics:
+        scores = metrics["samples"]["samples"]
+        return f"FID {scores['fid']:.0f}, class entropy {scores['class_entropy']:.2f}"
+    restored = [v for k, v in metrics.items() if k.startswith("restore_")]
+    if restored:
+        return f"{restored[0]['task']}: PSNR {restored[0]['psnr']:.1f} dB (input {restored[0]['psnr_damaged']:.1f})"
+    return ""
+
+
+def write_overview(out: str, results: dict, title: str) -> str | None:
+    """``out/overview.png``: each family's first image, captioned with its headline number."""
+    panels = []
+    for stage in STAGES:
+        path = os.path.join(out, stage.model, stage.images[0][1])
+        if stage.in_overview and stage.model in results and os.path.exists(path):
+            panels.append((f"{stage.model}: {headline(results[stage.model])}", path))
+    return fig.image_panels(os.path.join(out, "overview.png"), panels, title) if panels else None
+
+
 def _format(value) -> str:
     if value is None:
         return ""
@@ -160,6 +186,10 @@ def write_gallery(out: str, results: dict, data: str, seconds: float) -> tuple[s
     page = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{intro} Sample scores stand beside "
             f"the same scores of real images, restorations beside the damaged input.</p>"]
+    overview = write_overview(out, results, f"{title}, {seconds / 60:.0f} minutes in all")
+    if overview:
+        page.append(f"<figure><img src='{_image_data(overview)}' alt='overview'></figure>")
+        md += ["![every family at a glance](overview.png)", ""]
     for stage in STAGES:
         if stage.model not in results:
             continue

@@ -31,7 +31,7 @@ def test_every_model_family_is_in_the_gallery_and_every_image_it_names_exists(de
     for stage in STAGES:
         assert f"(`{stage.model}`)" in summary and f"<code>{stage.model}</code>" in page
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", summary)
-    assert len(images) >= 12
+    assert images[0] == "overview.png" and len(images) >= 13
     for image in images:
         assert os.path.exists(os.path.join(demo_dir, image)), image
     embedded = re.findall(r"src='data:image/png;base64,", page)

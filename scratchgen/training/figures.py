@@ -56,6 +56,20 @@ def image_grid(path, images, ncols=None, title=None, row_labels=None, scale: flo
     return _save(fig, path)
 
 
+def image_panels(path, panels: list[tuple[str, str]], title: str, ncols: int = 3) -> str:
+    """Save saved figures (caption, PNG path) side by side as one figure: an overview of several runs."""
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.4 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (caption, png) in zip(axes.flat, panels):
+        ax.imshow(plt.imread(png), interpolation="lanczos")
+        ax.set_title(caption, fontsize=11)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, logy: bool = False,
               legend_loc: str = "best") -> str:
     """Save curves {label: (x, y)} with labelled axes and a light grid."""
