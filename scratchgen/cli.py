@@ -270,10 +270,25 @@ def _train_parser(commands, formatter):
                                         "`scratchgen train MODEL --help` lists the options of MODEL.")
     models = t.add_subparsers(dest="model", required=True, metavar="MODEL")
     for name, family in FAMILIES.items():
-        p = models.add_parser(name, formatter_class=formatter, help=family.name, description=f"Train a {family.name}.")
+        p = models.add_parser(name, formatter_class=formatter, help=family.name, description=f"Train {'an' if family.name[0] in 'aeiou' else 'a'} {family.name}.")
         _add_common_train_arguments(p, {**COMMON_DEFAULTS, **family.defaults})
         family.add_arguments(p)
         p.set_defaults(run=train)
+
+
+def add_sampler_options(p: argparse.ArgumentParser) -> None:
+    """How a ddpm run draws its samples: options shared by `sample` and `evaluate`."""
+    p.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim",
+                   help="ddpm runs: DDIM with --steps steps, or ancestral sampling through all T steps")
+    p.add_argument("--steps", type=_positive_int, default=50, help="ddpm runs, --sampler ddim: number of steps")
+    p.add_argument("--eta", type=float, default=0.0,
+                   help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance")
+    p.add_argument("--variance", choices=["beta", "beta_tilde"], default="beta",
+                   help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")
+    p.add_argument("--guidance", type=float, default=0.0,
+                   help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)")
+    p.add_argument("--label", type=int, default=None,
+                   help="class-conditional ddpm runs: draw only this digit (without it: the digits 0-9 in turn)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,17 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
     s.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     s.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/samples.png")
-    s.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim",
-                   help="ddpm runs: DDIM with --steps steps, or ancestral sampling through all T steps")
-    s.add_argument("--steps", type=_positive_int, default=50, help="ddpm runs, --sampler ddim: number of steps")
-    s.add_argument("--eta", type=float, default=0.0,
-                   help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance")
-    s.add_argument("--variance", choices=["beta", "beta_tilde"], default="beta",
-                   help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")
-    s.add_argument("--guidance", type=float, default=0.0,
-                   help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)")
-    s.add_argument("--label", type=int, default=None,
-                   help="class-conditional ddpm runs: draw only this digit (without it: the digits 0-9 in turn)")
+    add_sampler_options(s)
     s.set_defaults(run=sample)
     r = run_dir_parser("reconstruct", "reconstruct test images (and interpolate, for a vae)",
                        "Write RUN_DIR/reconstructions.png (test images, their corrupted version for a denoising ae, "
@@ -366,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the Parzen-window log-likelihood of the test set (Goodfellow et al. 2014) for the "
                         "samples and for real images: two kernel densities over all test images, about a minute "
                         "for 10000 samples on MNIST")
+    add_sampler_options(e)   # with one --seed, both samplers start from the same noises (up to 1000 samples)
     e.set_defaults(run=evaluate)
     return parser
 

@@ -94,3 +94,13 @@ def test_resume_is_bit_exact_including_the_ema(data_dir, tmp_path):  # noqa: F81
         assert a[part].keys() == b[part].keys()
         for name in a[part]:
             np.testing.assert_array_equal(a[part][name], b[part][name], err_msg=f"{part}.{name}")
+
+
+def test_evaluate_scores_the_sampler_it_is_given(ddpm_run, data_dir, tmp_path_factory):  # noqa: F811
+    classifier = trained_run(tmp_path_factory, "classifier", "--data", data_dir, "--width", "4", "--epochs", "1",
+                             "--no-progress")
+    for options, what in ((["--sampler", "ddpm"], "Ancestral DDPM samples (25 steps"),
+                          (["--steps", "5"], "DDIM-5 samples")):
+        r = run("evaluate", ddpm_run, "--n-samples", "20", "--classifier", classifier, "--overwrite", *options)
+        assert r.returncode == 0, r.stderr
+        assert json.load(open(os.path.join(ddpm_run, "metrics.json")))["samples"]["what"].startswith(what)
