@@ -1,8 +1,10 @@
-"""The study guide (docs/README.md) names only files that exist and tests that pytest finds."""
+"""The study guide (docs/README.md) names only files that exist and tests that pytest finds; every
+image README.md and docs/ show is in the repository."""
 import os
 import re
 import subprocess
 import sys
+from glob import glob
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDE = open(os.path.join(ROOT, "docs", "README.md")).read()
@@ -24,3 +26,12 @@ def test_every_test_selection_the_exercises_run_collects_tests():
     for path, keyword in selections:
         ids = [line for line in collected if line.startswith(path + "::") and keyword in line]
         assert ids, f"`pytest {path}{' -k ' + keyword if keyword else ''}` in docs/README.md selects no test"
+
+
+def test_every_image_the_readme_and_docs_show_exists():
+    pages = [os.path.join(ROOT, "README.md"), *glob(os.path.join(ROOT, "docs", "*.md"))]
+    shown = [(page, link) for page in pages for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", open(page).read())]
+    assert len(shown) > 10
+    missing = [f"{os.path.relpath(page, ROOT)}: {link}" for page, link in shown
+               if not os.path.exists(os.path.join(os.path.dirname(page), link))]
+    assert not missing, f"images shown but not in the repository: {missing}"
