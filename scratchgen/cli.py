@@ -270,7 +270,9 @@ def _train_parser(commands, formatter):
                                         "`scratchgen train MODEL --help` lists the options of MODEL.")
     models = t.add_subparsers(dest="model", required=True, metavar="MODEL")
     for name, family in FAMILIES.items():
-        p = models.add_parser(name, formatter_class=formatter, help=family.name, description=f"Train {'an' if family.name[0] in 'aeiou' else 'a'} {family.name}.")
+        article = "an" if family.name[0] in "aeiou" else "a"
+        p = models.add_parser(name, formatter_class=formatter, help=family.name,
+                              description=f"Train {article} {family.name}.")
         _add_common_train_arguments(p, {**COMMON_DEFAULTS, **family.defaults})
         family.add_arguments(p)
         p.set_defaults(run=train)

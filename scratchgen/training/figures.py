@@ -57,7 +57,7 @@ def image_grid(path, images, ncols=None, title=None, row_labels=None, scale: flo
 
 
 def image_panels(path, panels: list[tuple[str, str]], title: str, ncols: int = 3) -> str:
-    """Save saved figures (caption, PNG path) side by side as one figure: an overview of several runs."""
+    """Lay PNGs already written (caption, path) side by side in one figure: an overview of several runs."""
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.4 * nrows), squeeze=False)
     for ax in axes.flat:
