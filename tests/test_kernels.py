@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import scratchgen.kernels as K
+from scratchgen.kernels.winograd import MIN_CHANNELS
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 LAYOUTS = st.sampled_from(["contiguous", "fortran", "strided"])
@@ -23,6 +24,12 @@ def values(dtype, shape, unique=False):
     """Arrays with every element drawn (no constant fill), exactly representable in float32."""
     elements = st.floats(-1, 1, width=32, allow_subnormal=False)
     return hnp.arrays(dtype, shape, elements=elements, fill=st.nothing(), unique=unique)
+
+
+def seeded_values(draw, dtype, shape):
+    """Like values() for arrays too large to draw element by element: uniform from a drawn seed."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return rng.uniform(-1, 1, shape).astype(np.float32).astype(dtype)
 
 
 def relayout(a, layout):
@@ -60,13 +67,21 @@ def inner(a, b):
 
 
 @st.composite
-def conv_cases(draw, transposed=False):
-    """Geometry, dtype and arrays for a (transposed) convolution; x and w come in random layouts."""
+def conv_cases(draw, transposed=False, winograd=False):
+    """Geometry, dtype and arrays for a (transposed) convolution; x and w come in random layouts.
+
+    ``winograd`` draws only layers the fast path computes with F(2x2, 3x3): 3x3 kernels, stride 1,
+    no dilation, one group and at least winograd.MIN_CHANNELS channels on both sides.
+    """
     dtype = draw(DTYPES)
-    groups = draw(st.integers(1, 3))
-    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    kernel, stride = draw(pairs(1, 3)), draw(pairs(1, 3))
-    dilation, padding = draw(pairs(1, 2)), draw(pairs(0, 2))
+    if winograd:
+        groups, kernel, stride, dilation = 1, (3, 3), (1, 1), (1, 1)
+        c_in, c_out = draw(pairs(MIN_CHANNELS, MIN_CHANNELS + 2))
+    else:
+        groups = draw(st.integers(1, 3))
+        c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+        kernel, stride, dilation = draw(pairs(1, 3)), draw(pairs(1, 3)), draw(pairs(1, 2))
+    padding = draw(pairs(0, 2))
     case = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     if transposed:
         output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
@@ -81,9 +96,13 @@ def conv_cases(draw, transposed=False):
         smallest = [max(1, d * (k - 1) + 1 - 2 * p) for k, p, d in zip(kernel, padding, dilation)]
         w_shape = (c_out, c_in // groups, *kernel)
     hw = tuple(draw(st.integers(lo, lo + 4)) for lo in smallest)
-    x = draw(values(dtype, (draw(st.integers(1, 2)), c_in, *hw)))
+    x_shape = (draw(st.integers(1, 2)), c_in, *hw)
+    if winograd:
+        x, w = seeded_values(draw, dtype, x_shape), seeded_values(draw, dtype, w_shape)
+    else:
+        x, w = draw(values(dtype, x_shape)), draw(values(dtype, w_shape))
     case["x"] = relayout(x, draw(LAYOUTS))
-    case["w"] = relayout(draw(values(dtype, w_shape)), draw(LAYOUTS))
+    case["w"] = relayout(w, draw(LAYOUTS))
     case["b"] = draw(st.none() | values(dtype, (c_out,)))
     return case
 
@@ -219,6 +238,32 @@ def test_conv_transpose2d_backward_matches_twin(case, layout, data):
     args = (grad_y, case["x"], case["w"], *conv_geometry(case))
     for fast, twin in zip(K.conv_transpose2d_backward(*args), K.conv_transpose2d_backward_numpy(*args)):
         assert_twin_close(fast, twin)
+
+
+def assert_sums_close(fast, twin):
+    """Like assert_twin_close for results summed from many terms: rounding scales with the largest one.
+
+    Winograd's transforms reorder the sums of a convolution, so in float32 a result near zero
+    keeps an error relative to the layer's magnitude, not its own.
+    """
+    fast, twin = np.asarray(fast), np.asarray(twin)
+    assert fast.dtype == twin.dtype and fast.shape == twin.shape
+    scale = max(1.0, float(np.abs(twin).max()))
+    np.testing.assert_allclose(fast, twin, rtol=0, atol=(1e-5 if fast.dtype == np.float32 else 1e-12) * scale)
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "conv_transpose2d"])
+@given(layout=LAYOUTS, data=st.data())
+def test_winograd_layers_match_twin(layer, layout, data):
+    case = data.draw(conv_cases(transposed=layer == "conv_transpose2d", winograd=True))
+    args = (case["x"], case["w"], case["b"], *conv_geometry(case))
+    y = getattr(K, layer + "_forward_numpy")(*args)
+    assert_sums_close(getattr(K, layer + "_forward")(*args), y)
+    grad_y = relayout(seeded_values(data.draw, y.dtype, y.shape), layout)
+    backward_args = (grad_y, case["x"], case["w"], *conv_geometry(case))
+    for fast, twin in zip(getattr(K, layer + "_backward")(*backward_args),
+                          getattr(K, layer + "_backward_numpy")(*backward_args)):
+        assert_sums_close(fast, twin)
 
 
 def check_bilinear_gradients(forward, backward, case, seed):

@@ -28,6 +28,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import winograd
 from ._numba import in_bounds_positions, kernel_array, njit, prange
 
 
@@ -317,18 +318,26 @@ class _ConvProducts(NamedTuple):
     """The three products every layer below is assembled from.
 
     The image enters the convolution and the weight gradient only through ``unfold`` (im2col
-    columns on the fast path, the padded image for the twin), so a layer that needs both
-    products of one image unfolds it once.
+    columns or Winograd points on the fast path, the padded image for the twin), and the output
+    gradient enters both gradients through ``unfold_grad``, so a layer that needs two products of
+    one tensor transforms it once.
     """
 
     unfold: Callable  # (x, window, grid) -> the unfolded image
+    unfold_grad: Callable  # (grad_y) -> grad_y in the form input_grad and weight_grad read
     conv: Callable  # (unfolded x, w, groups, window, grid) -> y
-    input_grad: Callable  # (grad_y, w, groups, window, x_shape) -> dx
-    weight_grad: Callable  # (grad_y, unfolded x, groups, window, w_shape) -> dw
+    input_grad: Callable  # (unfolded grad_y, w, groups, window, x_shape) -> dx
+    weight_grad: Callable  # (unfolded grad_y, unfolded x, groups, window, w_shape) -> dw
 
 
-_GEMM = _ConvProducts(_im2col, _gemm_conv, _gemm_input_grad, _gemm_weight_grad)
-_NAIVE = _ConvProducts(lambda x, window, grid: _pad(x, window.padding), _naive_conv, _naive_input_grad,
+def _unchanged(grad_y):
+    return grad_y
+
+
+_GEMM = _ConvProducts(_im2col, _unchanged, _gemm_conv, _gemm_input_grad, _gemm_weight_grad)
+_WINOGRAD = _ConvProducts(winograd.input_points, winograd.output_points, winograd.conv, winograd.input_grad,
+                          winograd.weight_grad)
+_NAIVE = _ConvProducts(lambda x, window, grid: _pad(x, window.padding), _unchanged, _naive_conv, _naive_input_grad,
                        _naive_weight_grad)
 
 
@@ -350,10 +359,12 @@ def _conv2d_forward(products, x, w, b, stride, padding, dilation, groups):
 
 def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw):
     window = _Window(w.shape[2:], stride, padding, dilation)
-    dx = products.input_grad(grad_y, w, groups, window, x.shape) if need_dx else None
+    unfolded_grad = products.unfold_grad(grad_y)
+    dx = products.input_grad(unfolded_grad, w, groups, window, x.shape) if need_dx else None
     dw = None
     if need_dw:
-        dw = products.weight_grad(grad_y, products.unfold(x, window, grad_y.shape[2:]), groups, window, w.shape)
+        dw = products.weight_grad(unfolded_grad, products.unfold(x, window, grad_y.shape[2:]), groups, window,
+                                  w.shape)
     return dx, dw, _bias_grad(grad_y)
 
 
@@ -361,7 +372,7 @@ def _conv_transpose2d_forward(products, x, w, b, stride, padding, output_padding
     window = _Window(w.shape[2:], stride, padding, dilation)
     y_hw = _transposed_conv_image_hw(x.shape[2:], window, output_padding)
     y_shape = (x.shape[0], w.shape[1] * groups, *y_hw)
-    return _add_bias(products.input_grad(x, w, groups, window, y_shape), b)
+    return _add_bias(products.input_grad(products.unfold_grad(x), w, groups, window, y_shape), b)
 
 
 def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_padding, dilation, groups,
@@ -373,13 +384,18 @@ def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_p
     # Both gradients read grad_y unfolded on the input's grid: unfold it once.
     unfolded = products.unfold(grad_y, window, x.shape[2:]) if need_dx or need_dw else None
     dx = products.conv(unfolded, w, groups, window, x.shape[2:]) if need_dx else None
-    dw = products.weight_grad(x, unfolded, groups, window, w.shape) if need_dw else None
+    dw = products.weight_grad(products.unfold_grad(x), unfolded, groups, window, w.shape) if need_dw else None
     return dx, dw, _bias_grad(grad_y)
+
+
+def _fast(w, stride, dilation, groups):
+    """The fast path's products for this layer: Winograd for 3x3 stride-1 kernels, im2col + GEMM otherwise."""
+    return _WINOGRAD if winograd.applies(w.shape, stride, dilation, groups) else _GEMM
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """Grouped 2-D cross-correlation of x (N, Cin, H, W) with w (Cout, Cin/G, KH, KW); b (Cout,) or None."""
-    return _conv2d_forward(_GEMM, x, w, b, stride, padding, dilation, groups)
+    return _conv2d_forward(_fast(w, stride, dilation, groups), x, w, b, stride, padding, dilation, groups)
 
 
 def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, need_dx=True, need_dw=True):
@@ -387,7 +403,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, need_dx=Tru
 
     dx or dw is None, and not computed, when ``need_dx`` or ``need_dw`` is false.
     """
-    return _conv2d_backward(_GEMM, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
+    return _conv2d_backward(_fast(w, stride, dilation, groups), grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):
@@ -395,13 +411,13 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation,
 
     Output size per axis: (H-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1.
     """
-    return _conv_transpose2d_forward(_GEMM, x, w, b, stride, padding, output_padding, dilation, groups)
+    return _conv_transpose2d_forward(_fast(w, stride, dilation, groups), x, w, b, stride, padding, output_padding, dilation, groups)
 
 
 def conv_transpose2d_backward(grad_y, x, w, stride, padding, output_padding, dilation, groups, need_dx=True,
                               need_dw=True):
     """Gradients (dx, dw, db) of conv_transpose2d_forward given grad_y; see conv2d_backward for the flags."""
-    return _conv_transpose2d_backward(_GEMM, grad_y, x, w, stride, padding, output_padding, dilation, groups,
+    return _conv_transpose2d_backward(_fast(w, stride, dilation, groups), grad_y, x, w, stride, padding, output_padding, dilation, groups,
                                       need_dx, need_dw)
 
 
