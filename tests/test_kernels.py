@@ -67,21 +67,23 @@ def inner(a, b):
 
 
 @st.composite
-def conv_cases(draw, transposed=False, winograd=False):
+def conv_cases(draw, transposed=False, path="any"):
     """Geometry, dtype and arrays for a (transposed) convolution; x and w come in random layouts.
 
-    ``winograd`` draws only layers the fast path computes with F(2x2, 3x3): 3x3 kernels, stride 1,
-    no dilation, one group and at least winograd.MIN_CHANNELS channels on both sides.
+    ``path`` "winograd" draws only layers the fast path computes with F(2x2, 3x3): 3x3 kernels,
+    stride 1, no dilation, one group and at least winograd.MIN_CHANNELS channels on both sides;
+    "pointwise" only 1x1 kernels with stride 1, no padding or dilation and one group.
     """
     dtype = draw(DTYPES)
-    if winograd:
-        groups, kernel, stride, dilation = 1, (3, 3), (1, 1), (1, 1)
-        c_in, c_out = draw(pairs(MIN_CHANNELS, MIN_CHANNELS + 2))
-    else:
-        groups = draw(st.integers(1, 3))
-        c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-        kernel, stride, dilation = draw(pairs(1, 3)), draw(pairs(1, 3)), draw(pairs(1, 2))
+    groups = 1 if path != "any" else draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel, stride, dilation = draw(pairs(1, 3)), draw(pairs(1, 3)), draw(pairs(1, 2))
     padding = draw(pairs(0, 2))
+    if path == "winograd":
+        kernel, stride, dilation = (3, 3), (1, 1), (1, 1)
+        c_in, c_out = draw(pairs(MIN_CHANNELS, MIN_CHANNELS + 2))
+    elif path == "pointwise":
+        kernel, stride, padding, dilation = (1, 1), (1, 1), (0, 0), (1, 1)
     case = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     if transposed:
         output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
@@ -97,7 +99,7 @@ def conv_cases(draw, transposed=False, winograd=False):
         w_shape = (c_out, c_in // groups, *kernel)
     hw = tuple(draw(st.integers(lo, lo + 4)) for lo in smallest)
     x_shape = (draw(st.integers(1, 2)), c_in, *hw)
-    if winograd:
+    if path == "winograd":
         x, w = seeded_values(draw, dtype, x_shape), seeded_values(draw, dtype, w_shape)
     else:
         x, w = draw(values(dtype, x_shape)), draw(values(dtype, w_shape))
@@ -252,10 +254,12 @@ def assert_sums_close(fast, twin):
     np.testing.assert_allclose(fast, twin, rtol=0, atol=(1e-5 if fast.dtype == np.float32 else 1e-12) * scale)
 
 
+@pytest.mark.parametrize("path", ["winograd", "pointwise"])
 @pytest.mark.parametrize("layer", ["conv2d", "conv_transpose2d"])
 @given(layout=LAYOUTS, data=st.data())
-def test_winograd_layers_match_twin(layer, layout, data):
-    case = data.draw(conv_cases(transposed=layer == "conv_transpose2d", winograd=True))
+def test_fast_paths_match_twin(layer, path, layout, data):
+    """The layers the fast path hands to Winograd or to per-image 1x1 products, held to the twin."""
+    case = data.draw(conv_cases(transposed=layer == "conv_transpose2d", path=path))
     args = (case["x"], case["w"], case["b"], *conv_geometry(case))
     y = getattr(K, layer + "_forward_numpy")(*args)
     assert_sums_close(getattr(K, layer + "_forward")(*args), y)

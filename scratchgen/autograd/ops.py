@@ -74,9 +74,11 @@ def _expand_reduced(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.
 
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
     # exp of a large positive number overflows, so each sign takes the form that only
-    # exponentiates non-positive numbers: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    # exponentiates non-positive numbers: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0, i.e.
+    # e^min(x,0) / (1+e^-|x|) (without np.where, which took 6x as long as the rest).
+    denominator = np.exp(-np.abs(x))
+    denominator += 1
+    return np.exp(np.minimum(x, 0)) / denominator
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -252,13 +254,16 @@ def relu(x) -> Tensor:
     def backward(g):
         return (g * positive,)  # d relu(x)/dx = 1 if x > 0 else 0
 
-    return Tensor.from_op(np.where(positive, x.data, 0).astype(x.dtype, copy=False), (x,), backward, "relu")
+    return Tensor.from_op(np.maximum(x.data, 0), (x,), backward, "relu")
 
 
 @register_op
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     x = as_tensor(x)
-    slope = np.where(x.data > 0, 1, negative_slope).astype(x.dtype)
+    # 1 where x > 0, else negative_slope; np.where with scalars took ~10x as long as this.
+    slope = (x.data > 0).astype(x.dtype)
+    slope *= 1 - negative_slope
+    slope += negative_slope
 
     def backward(g):
         return (g * slope,)  # d/dx = 1 if x > 0 else negative_slope

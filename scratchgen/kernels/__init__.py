@@ -13,6 +13,7 @@ correct; the tests hold every fast path to its twin.
 
     activation  fused SiLU forward/backward
     conv        im2col/col2im, conv2d and conv_transpose2d forward/backward
+    winograd    F(2x2, 3x3) transforms: conv's fast path for 3x3 stride-1 layers
     optim       fused Adam update
     pool        max and average pooling forward/backward
     norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm

@@ -20,9 +20,12 @@ input gradient of that conv2d, its input gradient is that conv2d's output
 smaller than the conv's natural output), and its weight gradient is the conv2d
 weight gradient with the roles of image and output gradient swapped.
 
-Each public function ``name`` (im2col/col2im in Numba, products by BLAS) has a
-plain-NumPy twin ``name_numpy`` that loops over kernel taps and contracts
-strided slices of the padded image with einsum.
+The fast path picks one of three ways to evaluate the products: Winograd's
+F(2x2, 3x3) (winograd.py) for 3x3 stride-1 layers with 16+ channels, one GEMM
+per image for 1x1 layers (whose im2col would only copy the image), and
+im2col/col2im in Numba with the products by BLAS for everything else.  Each
+public function ``name`` has a plain-NumPy twin ``name_numpy`` that loops over
+kernel taps and contracts strided slices of the padded image with einsum.
 """
 from typing import Callable, NamedTuple
 
@@ -216,6 +219,24 @@ def _gemm_weight_grad(grad_y, cols, groups, window, w_shape):
     return dw.reshape(w_shape)
 
 
+def _pointwise_columns(images, window=None, grid=None):
+    """(N, C, H, W) -> (N, C, H*W): a 1x1 convolution's im2col is a reshape of the image itself."""
+    return images.reshape(*images.shape[:2], -1)
+
+
+def _pointwise_conv(x3, w, groups, window, grid):
+    # One (Cout, Cin) @ (Cin, H*W) product per image writes NCHW directly: no unfold, no transposes.
+    return np.matmul(w.reshape(w.shape[:2]), x3).reshape(x3.shape[0], w.shape[0], *grid)
+
+
+def _pointwise_input_grad(grad3, w, groups, window, x_shape):
+    return np.matmul(w.reshape(w.shape[:2]).T, grad3).reshape(x_shape)
+
+
+def _pointwise_weight_grad(grad3, x3, groups, window, w_shape):
+    return np.matmul(grad3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(w_shape)
+
+
 # ---------------------------------------------------------------- NumPy twins
 
 
@@ -335,6 +356,8 @@ def _unchanged(grad_y):
 
 
 _GEMM = _ConvProducts(_im2col, _unchanged, _gemm_conv, _gemm_input_grad, _gemm_weight_grad)
+_POINTWISE = _ConvProducts(_pointwise_columns, _pointwise_columns, _pointwise_conv, _pointwise_input_grad,
+                           _pointwise_weight_grad)
 _WINOGRAD = _ConvProducts(winograd.input_points, winograd.output_points, winograd.conv, winograd.input_grad,
                           winograd.weight_grad)
 _NAIVE = _ConvProducts(lambda x, window, grid: _pad(x, window.padding), _unchanged, _naive_conv, _naive_input_grad,
@@ -388,14 +411,19 @@ def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_p
     return dx, dw, _bias_grad(grad_y)
 
 
-def _fast(w, stride, dilation, groups):
-    """The fast path's products for this layer: Winograd for 3x3 stride-1 kernels, im2col + GEMM otherwise."""
-    return _WINOGRAD if winograd.applies(w.shape, stride, dilation, groups) else _GEMM
+def _fast(w, stride, padding, dilation, groups):
+    """The fast path's products: Winograd for 3x3 stride-1 kernels, batched GEMMs for 1x1, else im2col + GEMM."""
+    if winograd.applies(w.shape, stride, dilation, groups):
+        return _WINOGRAD
+    if (w.shape[2:] == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
+            and groups == 1):
+        return _POINTWISE
+    return _GEMM
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """Grouped 2-D cross-correlation of x (N, Cin, H, W) with w (Cout, Cin/G, KH, KW); b (Cout,) or None."""
-    return _conv2d_forward(_fast(w, stride, dilation, groups), x, w, b, stride, padding, dilation, groups)
+    return _conv2d_forward(_fast(w, stride, padding, dilation, groups), x, w, b, stride, padding, dilation, groups)
 
 
 def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, need_dx=True, need_dw=True):
@@ -403,7 +431,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, need_dx=Tru
 
     dx or dw is None, and not computed, when ``need_dx`` or ``need_dw`` is false.
     """
-    return _conv2d_backward(_fast(w, stride, dilation, groups), grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
+    return _conv2d_backward(_fast(w, stride, padding, dilation, groups), grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):
@@ -411,13 +439,13 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation,
 
     Output size per axis: (H-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1.
     """
-    return _conv_transpose2d_forward(_fast(w, stride, dilation, groups), x, w, b, stride, padding, output_padding, dilation, groups)
+    return _conv_transpose2d_forward(_fast(w, stride, padding, dilation, groups), x, w, b, stride, padding, output_padding, dilation, groups)
 
 
 def conv_transpose2d_backward(grad_y, x, w, stride, padding, output_padding, dilation, groups, need_dx=True,
                               need_dw=True):
     """Gradients (dx, dw, db) of conv_transpose2d_forward given grad_y; see conv2d_backward for the flags."""
-    return _conv_transpose2d_backward(_fast(w, stride, dilation, groups), grad_y, x, w, stride, padding, output_padding, dilation, groups,
+    return _conv_transpose2d_backward(_fast(w, stride, padding, dilation, groups), grad_y, x, w, stride, padding, output_padding, dilation, groups,
                                       need_dx, need_dw)
 
 
