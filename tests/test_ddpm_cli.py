@@ -27,6 +27,7 @@ def test_train_writes_the_figures_and_a_comparable_loss(ddpm_run):
     evals = [r for r in records if r["event"] == "eval"]
     assert len(evals) == 2 and all(0 < r["loss"] < 3 for r in evals)
     assert all(r["grad_norm"] > 0 for r in records if r["event"] == "epoch")
+    assert config["lr_schedule"] == "constant" and all(r["lr"] == 2e-4 for r in records if r["event"] == "epoch")
     parts = load_checkpoint(os.path.join(ddpm_run, "checkpoint.npz"))
     assert int(parts["ema"]["num_updates"]) == 4    # one EMA update after every optimizer step
     assert {f"shadow.{name}" for name in parts["model"]} == set(parts["ema"]) - {"decay", "num_updates"}
@@ -55,11 +56,14 @@ def test_restore_runs_every_task(ddpm_run):
     assert "psnr_hole" in json.load(open(os.path.join(ddpm_run, "restore_inpaint.json")))
 
 
-def test_class_conditional_run_samples_with_guidance(data_dir, tmp_path):  # noqa: F811
+def test_class_conditional_run_with_a_cosine_learning_rate_samples_with_guidance(data_dir, tmp_path):  # noqa: F811
     out = str(tmp_path / "cfg")
     r = run("train", "ddpm", "--data", data_dir, "--epochs", "1", "--out", out, *TINY, "--schedule", "cosine",
-            "--class-conditional", "--eval-images", "8")
+            "--class-conditional", "--eval-images", "8", "--lr-schedule", "cosine")
     assert r.returncode == 0, r.stderr
+    # Two steps of a cosine over one epoch: the rate after them is lr/2, then 0; the epoch logs their mean.
+    epochs = [r for r in map(json.loads, open(os.path.join(out, "log.jsonl"))) if r["event"] == "epoch"]
+    assert epochs[-1]["lr"] == pytest.approx(2e-4 / 4)
     r = run("sample", out, "--n", "4", "--steps", "3", "--label", "7", "--guidance", "2")
     assert r.returncode == 0, r.stderr
     r = run("sample", out, "--n", "4", "--label", "10", "--overwrite")

@@ -126,3 +126,15 @@ class Family:
 def cosine_schedule(optimizer, c, steps_per_epoch):
     """A learning rate falling to 0 along a cosine over the run's --epochs (one step per optimizer step)."""
     return CosineAnnealingLR(optimizer, T_max=c["epochs"] * steps_per_epoch)
+
+
+def add_lr_schedule_option(p, default):
+    """--lr-schedule of a family whose config carries ``lr_schedule`` and whose schedule is ``lr_schedule``."""
+    p.add_argument("--lr-schedule", choices=["cosine", "constant"], default=default,
+                   help="cosine: the learning rate falls to 0 over --epochs (the best result for a fixed budget: "
+                        "set --epochs to what fits in --minutes); constant: --lr throughout, for open-ended runs")
+
+
+def lr_schedule(optimizer, c, steps_per_epoch):
+    """The run's --lr-schedule: cosine over --epochs, or None for a constant rate (and for runs saved before it)."""
+    return cosine_schedule(optimizer, c, steps_per_epoch) if c.get("lr_schedule") == "cosine" else None

@@ -17,7 +17,7 @@ from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
 from .. import figures as fig
-from ..runs import Family, eval_images, figures_dir, loss_figure
+from ..runs import Family, add_lr_schedule_option, eval_images, figures_dir, loss_figure, lr_schedule
 
 NUM_CLASSES = 10          # digit labels; label NUM_CLASSES is the "no label" of classifier-free guidance
 DEFAULT_WIDTHS = {"unet": (32, 64), "mlp": (512,)}
@@ -54,6 +54,7 @@ def _arguments(p):
                    help="condition on the digit label (classifier-free guidance: `sample --guidance W --label D`)")
     p.add_argument("--label-dropout", type=float, default=0.1,
                    help="with --class-conditional: fraction of training labels replaced by 'no label'")
+    add_lr_schedule_option(p, "constant")
 
 
 def _configure(args):
@@ -72,7 +73,7 @@ def _configure(args):
         raise ValueError(f"--clip-grad must be >= 0 (0: no clipping), got {args.clip_grad}")
     return dict(net=args.net, widths=list(widths), timesteps=args.timesteps, schedule=args.schedule,
                 ema_decay=args.ema_decay, clip_grad=args.clip_grad, class_conditional=args.class_conditional,
-                label_dropout=args.label_dropout)
+                label_dropout=args.label_dropout, lr_schedule=args.lr_schedule)
 
 
 def _build(c):
@@ -107,7 +108,9 @@ def _step(model, optimizer, c, ema):
         grad_norm = clip_grad_norm_(model.parameters(), max_norm)
         optimizer.step()
         ema.update()
-        return {"loss": loss.item(), "grad_norm": grad_norm}
+        if trainer.schedule is not None:
+            trainer.schedule.step()
+        return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
     step.generators = {"diffusion": rng}
     return step
 
@@ -214,7 +217,8 @@ def _superres(model, c, damaged, known, rng, args):
 
 FAMILIES = {
     "ddpm": Family("denoising diffusion model (DDPM)", _arguments, _configure, _build, _step, _evaluate, _figures,
-                   _final, ema=lambda model, c: EMA(model, c["ema_decay"], warmup=True), sample=_sample,
+                   _final, ema=lambda model, c: EMA(model, c["ema_decay"], warmup=True), schedule=lr_schedule,
+                   sample=_sample,
                    restore={"inpaint": _inpaint, "denoise": _denoise, "superres": _superres},
                    defaults=dict(lr=2e-4, batch_size=64, epochs=100)),
 }

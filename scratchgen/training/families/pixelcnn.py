@@ -17,7 +17,8 @@ from ... import autograd as ag
 from ...evaluation.metrics import nats_to_bits_per_dim
 from ...models.pixelcnn import GatedPixelCNN, PixelCNN
 from .. import figures as fig
-from ..runs import Family, cosine_schedule, eval_images, figures_dir, loss_figure, read_log, refuse_overwrite
+from ..runs import (Family, add_lr_schedule_option, eval_images, figures_dir, loss_figure, lr_schedule, read_log,
+                    refuse_overwrite)
 
 COMPLETIONS_PER_INPUT = 4
 EVAL_BATCH = 250
@@ -38,9 +39,7 @@ def _arguments(p):
     p.add_argument("--gated", action="store_true",
                    help="gated PixelCNN (vertical and horizontal stacks, no blind spot); ~7x the cost per layer "
                         "at equal --channels")
-    p.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
-                   help="cosine: the learning rate falls to 0 over --epochs (the best NLL for a fixed budget); "
-                        "constant: --lr throughout, for open-ended runs")
+    add_lr_schedule_option(p, "cosine")
     # Sampling costs one forward pass per pixel (784 for MNIST) whatever the number of images:
     # about a minute of the default model on 2 cores, beside ~9 minutes of training per epoch.
     p.add_argument("--figure-samples", type=_count, default=16,
@@ -56,10 +55,6 @@ def _build(c):
     if c["gated"]:
         return GatedPixelCNN(channels=c["channels"], layers=c["blocks"], hidden=c["hidden"])
     return PixelCNN(channels=c["channels"], residual_blocks=c["blocks"], hidden=c["hidden"])
-
-
-def _schedule(optimizer, c, steps_per_epoch):
-    return cosine_schedule(optimizer, c, steps_per_epoch) if c["lr_schedule"] == "cosine" else None
 
 
 def _step(model, optimizer, c):
@@ -136,6 +131,6 @@ def _complete(model, c, damaged, known, rng, args):
 
 FAMILIES = {
     "pixelcnn": Family("PixelCNN", _arguments, _configure, _build, _step, _evaluate, _figures, _final,
-                       sample=_sample, restore={"complete": _complete}, schedule=_schedule,
+                       sample=_sample, restore={"complete": _complete}, schedule=lr_schedule,
                        defaults=dict(batch_size=64, epochs=6)),
 }
