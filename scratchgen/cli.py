@@ -30,6 +30,14 @@ def _fail(message: str) -> int:
     return 2
 
 
+def new_run_config(args: argparse.Namespace) -> dict:
+    """The config.json of a new run from parsed `scratchgen train MODEL ...` arguments; ValueError if invalid."""
+    from .training.families import FAMILIES
+    return dict(model=args.model, data=args.data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                limit=args.limit, epochs=args.epochs, minutes=args.minutes, eval_images=args.eval_images,
+                **FAMILIES[args.model].configure(args))
+
+
 def _start_run(args, out):
     """The config of a new run in ``out`` (existing run files removed only with --overwrite), or of the
     run to resume; raises RunError."""
@@ -51,9 +59,7 @@ def _start_run(args, out):
     if existing and not args.overwrite:
         raise runs.RunError(f"{out} already holds a run ({', '.join(existing)}): pass --overwrite to replace it, "
                             f"--resume to continue it, or choose another --out")
-    config = dict(model=args.model, data=args.data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                  limit=args.limit, epochs=args.epochs, minutes=args.minutes, eval_images=args.eval_images,
-                  **FAMILIES[args.model].configure(args))
+    config = new_run_config(args)
     for f in existing:
         path = os.path.join(out, f)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)

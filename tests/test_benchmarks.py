@@ -4,11 +4,21 @@ Each scratchgen workload is built at its real shapes (the DDPM ones at a smaller
 the suite fast) and runs one step; with PyTorch installed, the twin built from the same weights
 and inputs must give the same first loss, as ``benchmarks/run.py --compare torch`` checks.
 """
+import json
 import math
+import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from test_cli import data_dir  # noqa: F401  (the tiny IDX folder)
+
+from scratchgen.autograd import manual_seed
+from scratchgen.data import DataLoader
+from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space
+from scratchgen.training import runs
+from scratchgen.training.families import FAMILIES, load_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -54,3 +64,24 @@ def test_keep_freed_memory_turns_glibc_mallopt_on():
         pytest.skip("glibc's mallopt only")
     assert allocator.keep_freed_memory() and allocator.keep_freed_memory()   # idempotent
     assert allocator.describe().startswith("freed memory kept")
+
+
+def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tmp_path):  # noqa: F811
+    """PyTorch's first step sees scratchgen's initial weights, batch, t and noise, so its loss is scratchgen's."""
+    pytest.importorskip("torch")
+    import ddpm_reference
+
+    out = str(tmp_path / "reference")
+    args = ["--data", data_dir, "--limit", "32", "--batch-size", "16", "--epochs", "1", "--log-every", "1"]
+    assert ddpm_reference.main([*args, "--out", out]) == 0
+    first = json.loads(open(os.path.join(out, "log.jsonl")).readline())
+    config, _ = load_run(out)   # the EMA checkpoint loads as a scratchgen run, for `scratchgen evaluate`
+    assert config["trained_with"].startswith("PyTorch")
+
+    manual_seed(config["seed"])
+    model = FAMILIES["ddpm"].build(config)
+    images, labels = runs.load_split(config, "train")
+    x, _ = next(iter(DataLoader((images[:32], labels[:32]), 16, seed=config["seed"])))
+    diffusion = Diffusion(model, NoiseSchedule(config["timesteps"], config["schedule"]))
+    loss = diffusion.loss(to_model_space(x)[:, None], np.random.default_rng(config["seed"] + 1))
+    assert first["loss"] == pytest.approx(loss.item(), rel=1e-4)
