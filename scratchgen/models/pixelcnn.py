@@ -86,7 +86,7 @@ class RasterBernoulli(nn.Module):
 class PixelCNN(RasterBernoulli):
     """A 7x7 mask-A convolution, residual mask-B blocks, two 1x1 layers, one logit per pixel."""
 
-    def __init__(self, channels: int = 64, residual_blocks: int = 5, hidden: int = 64):
+    def __init__(self, channels: int = 48, residual_blocks: int = 12, hidden: int = 64):
         super().__init__()
         if channels < 2:
             raise ValueError(f"PixelCNN: channels must be at least 2 (the residual blocks halve them), got {channels}")

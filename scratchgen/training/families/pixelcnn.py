@@ -32,8 +32,10 @@ def _count(text):
 
 
 def _arguments(p):
-    p.add_argument("--channels", type=int, default=64, help="feature maps of the 7x7 mask-A layer and the residual stream")
-    p.add_argument("--blocks", type=int, default=5,
+    # 48 x 12 beat 64 x 5 in the same hour (90.7 against 92.8 nats): the receptive field grows one
+    # pixel per block, and 5 blocks saw only ~8 pixels up and to the left.
+    p.add_argument("--channels", type=int, default=48, help="feature maps of the 7x7 mask-A layer and the residual stream")
+    p.add_argument("--blocks", type=int, default=12,
                    help="residual blocks (1x1, masked 3x3 type B, 1x1), or 3x3 gated layers with --gated")
     p.add_argument("--hidden", type=int, default=64, help="width of the 1x1 output layer before the logits")
     p.add_argument("--gated", action="store_true",
