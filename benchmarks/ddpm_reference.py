@@ -27,11 +27,12 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # the scratchgen next to benchmarks/, then torch_workloads
 from scratchgen import allocator  # noqa: E402
 from scratchgen.autograd import manual_seed  # noqa: E402
-from scratchgen.cli import build_parser, new_run_config  # noqa: E402
+from scratchgen.cli import build_parser, start_run  # noqa: E402
 from scratchgen.data import DataLoader  # noqa: E402
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space  # noqa: E402
 from scratchgen.nn import save_checkpoint  # noqa: E402
 from scratchgen.training import runs  # noqa: E402
+from scratchgen.training.runs import RunError  # noqa: E402
 from scratchgen.training.families import FAMILIES  # noqa: E402
 
 import torch_workloads  # noqa: E402
@@ -40,18 +41,16 @@ WIDTHS = [32, 64]      # torch_workloads.UNet's
 
 
 def _config(argv):
+    """config.json of a new run in --out, written as `scratchgen train ddpm ARGV` would write it."""
     args = build_parser().parse_args(["train", "ddpm", *argv])
-    config = new_run_config(args)
-    if config["net"] != "unet" or config["widths"] != WIDTHS or config["class_conditional"]:
-        raise SystemExit(f"ddpm_reference.py: the PyTorch twin is the unconditional UNet with --widths "
-                         f"{','.join(map(str, WIDTHS))}; drop --net/--widths/--class-conditional")
+    if args.resume or args.net != "unet" or (args.widths and list(args.widths) != WIDTHS) or args.class_conditional:
+        raise SystemExit(f"ddpm_reference.py: the PyTorch twin trains a new unconditional UNet with --widths "
+                         f"{','.join(map(str, WIDTHS))}; drop --resume/--net/--widths/--class-conditional")
     out = args.out or "runs/ddpm-torch"
-    existing = [f for f in ("config.json", "checkpoint.npz", "log.jsonl") if os.path.exists(os.path.join(out, f))]
-    if existing and not args.overwrite:
-        raise SystemExit(f"ddpm_reference.py: {out} already holds a run ({', '.join(existing)}): pass --overwrite")
-    for name in existing:
-        os.remove(os.path.join(out, name))
-    return config, out, args.log_every
+    try:
+        return start_run(args, out), out, args.log_every
+    except (RunError, ValueError) as e:
+        raise SystemExit(f"ddpm_reference.py: {e}") from None
 
 
 def main(argv=None) -> int:
@@ -62,7 +61,6 @@ def main(argv=None) -> int:
     allocator.keep_freed_memory()
     config, out, log_every = _config(sys.argv[1:] if argv is None else argv)
     config["trained_with"] = f"PyTorch {torch_workloads.version()} (benchmarks/ddpm_reference.py)"
-    os.makedirs(out, exist_ok=True)
     runs.write_config(out, config)
 
     manual_seed(config["seed"])

@@ -30,15 +30,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def new_run_config(args: argparse.Namespace) -> dict:
-    """The config.json of a new run from parsed `scratchgen train MODEL ...` arguments; ValueError if invalid."""
-    from .training.families import FAMILIES
-    return dict(model=args.model, data=args.data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                limit=args.limit, epochs=args.epochs, minutes=args.minutes, eval_images=args.eval_images,
-                **FAMILIES[args.model].configure(args))
-
-
-def _start_run(args, out):
+def start_run(args: argparse.Namespace, out: str) -> dict:
     """The config of a new run in ``out`` (existing run files removed only with --overwrite), or of the
     run to resume; raises RunError."""
     import os
@@ -59,7 +51,9 @@ def _start_run(args, out):
     if existing and not args.overwrite:
         raise runs.RunError(f"{out} already holds a run ({', '.join(existing)}): pass --overwrite to replace it, "
                             f"--resume to continue it, or choose another --out")
-    config = new_run_config(args)
+    config = dict(model=args.model, data=args.data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  limit=args.limit, epochs=args.epochs, minutes=args.minutes, eval_images=args.eval_images,
+                  **FAMILIES[args.model].configure(args))
     for f in existing:
         path = os.path.join(out, f)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
@@ -81,7 +75,7 @@ def train(args: argparse.Namespace) -> int:
     out = args.out or os.path.join("runs", args.model)
     family = FAMILIES[args.model]
     try:
-        config = _start_run(args, out)
+        config = start_run(args, out)
         manual_seed(config["seed"])
         model = family.build(config)
         images, labels = runs.load_split(config, "train")

@@ -431,7 +431,8 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, need_dx=Tru
 
     dx or dw is None, and not computed, when ``need_dx`` or ``need_dw`` is false.
     """
-    return _conv2d_backward(_fast(w, stride, padding, dilation, groups), grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw)
+    return _conv2d_backward(_fast(w, stride, padding, dilation, groups), grad_y, x, w, stride, padding, dilation,
+                            groups, need_dx, need_dw)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):
@@ -439,14 +440,15 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation,
 
     Output size per axis: (H-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1.
     """
-    return _conv_transpose2d_forward(_fast(w, stride, padding, dilation, groups), x, w, b, stride, padding, output_padding, dilation, groups)
+    return _conv_transpose2d_forward(_fast(w, stride, padding, dilation, groups), x, w, b, stride, padding,
+                                     output_padding, dilation, groups)
 
 
 def conv_transpose2d_backward(grad_y, x, w, stride, padding, output_padding, dilation, groups, need_dx=True,
                               need_dw=True):
     """Gradients (dx, dw, db) of conv_transpose2d_forward given grad_y; see conv2d_backward for the flags."""
-    return _conv_transpose2d_backward(_fast(w, stride, padding, dilation, groups), grad_y, x, w, stride, padding, output_padding, dilation, groups,
-                                      need_dx, need_dw)
+    return _conv_transpose2d_backward(_fast(w, stride, padding, dilation, groups), grad_y, x, w, stride, padding,
+                                      output_padding, dilation, groups, need_dx, need_dw)
 
 
 def conv2d_forward_numpy(x, w, b, stride, padding, dilation, groups):
