@@ -185,21 +185,31 @@ def restore(args: argparse.Namespace) -> int:
         if args.task not in family.restore:
             raise runs.RunError(f"a {config['model']} run cannot {args.task}: it can "
                                 f"{', '.join(family.restore)}")
+        if (args.resample != 1 or args.steps is not None) and (config["model"], args.task) != ("ddpm", "inpaint"):
+            raise runs.RunError(f"--resample and --steps apply to ddpm runs with --task inpaint, not to "
+                                f"{config['model']} runs with --task {args.task}")
         rng = np.random.default_rng(args.seed)
         clean, _ = runs.eval_images(config, args.n)
         damaged, known, shown = restoration.damage(args.task, clean, rng, mask=args.mask, fraction=args.fraction,
                                                    noise_std=args.noise_std)
-        restored = family.restore[args.task](model, config, damaged, known, rng, args)
+        draws = restoration.draws_per_image(family.restore[args.task], args.samples, model, config, damaged, known,
+                                            rng, args)
     except (runs.RunError, ValueError) as e:
         return _fail(str(e).splitlines()[0])
     mean_image = runs.load_split(config, "train").images.mean(axis=0) / 255 if known is not None else None
+    # the mean of the draws estimates the posterior mean E[x | damaged], the fill with the lowest expected error
+    restored = draws.mean(axis=0)
     scores = restoration.scores(restored, clean, shown, known, mean_image)
-    fig.image_grid(figure, np.concatenate([clean, shown, restored]), ncols=len(clean),
-                   row_labels=["clean", "damaged", "restored"],
+    rows, labels = [clean, shown, restored], ["clean", "damaged", "restored"]
+    if args.samples > 1:
+        scores.update({f"one_draw_{k}": v for k, v in restoration.scores(draws[0], clean, shown, known).items()
+                       if not k.endswith("_damaged")})
+        rows, labels = rows + [draws[0]], ["clean", "damaged", f"mean of {args.samples}", "one draw"]
+    fig.image_grid(figure, np.concatenate(rows), ncols=len(clean), row_labels=labels,
                    title=f"{args.task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")
     metrics_path = os.path.splitext(figure)[0] + ".json"
     with open(metrics_path, "w") as f:
-        json.dump({"task": args.task, "images": len(clean), **scores}, f, indent=2)
+        json.dump({"task": args.task, "images": len(clean), "samples": args.samples, **scores}, f, indent=2)
     for k, v in scores.items():
         print(f"{k:>14}: {v:.4f}")
     print(f"wrote {figure}, {metrics_path}")
@@ -349,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--noise-std", type=float, default=0.3, help="denoise: standard deviation of the noise")
     rs.add_argument("--resample", type=_positive_int, default=1,
                     help="ddpm inpaint: RePaint resampling, each reverse step repeated this many times")
+    rs.add_argument("--steps", type=_positive_int, default=None,
+                    help="ddpm inpaint: reverse steps, evenly spaced (default: all T)")
+    rs.add_argument("--samples", type=_positive_int, default=1,
+                    help="restorations drawn per image; the figure and the scores are of their mean, which "
+                         "estimates the posterior mean (the fill with the best expected PSNR), and of one draw")
     rs.add_argument("--n", type=_positive_int, default=10, help="test images to restore")
     rs.add_argument("--seed", type=int, default=0, help="seed of the damage and of the restoration")
     rs.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/restore_TASK.png")

@@ -156,6 +156,14 @@ def test_restore_with_a_denoising_autoencoder(data_dir, tmp_path):
     assert r.returncode == 2 and "cannot superres" in r.stderr
     r = run("restore", out, "--task", "inpaint", "--mask", "nosuch", "--overwrite")
     assert r.returncode == 2 and "unknown mask 'nosuch'" in r.stderr
+    r = run("restore", out, "--task", "inpaint", "--resample", "3", "--overwrite")
+    assert r.returncode == 2 and "not to ae runs with --task inpaint" in r.stderr
+    # a deterministic model gives the same restoration every draw: the mean is the one draw
+    r = run("restore", out, "--task", "inpaint", "--n", "8", "--samples", "3", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    averaged = json.load(open(os.path.join(out, "restore_inpaint.json")))
+    assert averaged["samples"] == 3 and averaged["psnr_hole"] == pytest.approx(scores["psnr_hole"])
+    assert averaged["one_draw_psnr_hole"] == pytest.approx(scores["psnr_hole"])
 
 
 def test_each_model_keeps_its_own_defaults():

@@ -86,6 +86,21 @@ def test_reverse_step_with_an_oracle_recovers_x0_exactly():
     np.testing.assert_allclose(diffusion.ddim_sample(3, rng, steps=1, x_T=x_T), to_image_space(x0), atol=1e-5)
 
 
+def test_ddim_with_eta_one_over_a_single_step_is_the_ancestral_step_with_beta_tilde():
+    s = NoiseSchedule(100)
+    rng = np.random.default_rng(6)
+    x0 = rng.uniform(-0.9, 0.9, size=(2, 1, 28, 28)).astype(np.float32)
+    t = 60
+    x_t = Diffusion(None, s).q_sample(x0, np.full(2, t), rng.standard_normal(x0.shape).astype(np.float32))
+    oracle = OracleNoise(x0, s)
+    ancestral = Diffusion(oracle, s, posterior_variance="beta_tilde").p_sample_step(x_t, t, np.random.default_rng(7))
+    ddim = Diffusion(oracle, s).ddim_step(x_t, t, t - 1, np.random.default_rng(7), eta=1.0)
+    np.testing.assert_allclose(ddim, ancestral, atol=1e-5)
+    # the same noise with eta = 0.5 lands elsewhere: eta sets the variance
+    half = Diffusion(oracle, s).ddim_step(x_t, t, t - 1, np.random.default_rng(7), eta=0.5)
+    assert not np.allclose(half, ancestral, atol=1e-3)
+
+
 def test_ddim_with_eta_zero_is_deterministic_given_x_T():
     sg.manual_seed(0)
     diffusion = Diffusion(MLPDenoiser(hidden=16, time_dim=8), NoiseSchedule(40))
@@ -197,6 +212,7 @@ def test_restorations_with_an_oracle_recover_the_clean_images():
     known[:, 7:21, 7:21] = False
     restored = {
         "inpaint": diffusion.inpaint(np.where(known, images, 0), known, rng, resample=2),
+        "inpaint, 7 of the 50 steps": diffusion.inpaint(np.where(known, images, 0), known, rng, resample=2, steps=7),
         "denoise": diffusion.denoise(images + 0.3 * rng.standard_normal(images.shape), 0.3, rng),
         "superres": diffusion.super_resolve(images.reshape(2, 14, 2, 14, 2).mean(axis=(2, 4)), rng),
     }

@@ -171,6 +171,30 @@ def test_col2im_matches_twin(case, layout, data):
     assert_twin_close(K.col2im(cols, x.shape, *args), K.col2im_numpy(cols, x.shape, *args))
 
 
+@pytest.mark.parametrize("kernel", ["loop nest", "table"])
+@given(case=conv_cases(), data=st.data())
+def test_both_unfold_kernels_match_twin(kernel, case, data):
+    """im2col picks a kernel by row width (short rows: the table); each must match the twin on any geometry."""
+    from scratchgen.kernels import conv
+    x = conv.kernel_array(case["x"])
+    window = conv._Window(case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
+    grid = conv._conv_grid(x.shape[2:], window)
+
+    def unfold(image, cols, fold):
+        if kernel == "table":
+            conv._gather(image, cols, window, grid, fold)
+        else:
+            conv._unfold_kernel(image, cols, *window, grid, fold)
+    expected = K.im2col_numpy(x, *window)
+    cols = np.full(expected.shape, np.nan, x.dtype)    # every entry must be written, padding as 0
+    unfold(x, cols, False)
+    assert_twin_close(cols, expected)
+    cols = data.draw(values(x.dtype, expected.shape))
+    image = np.zeros(x.shape, x.dtype)
+    unfold(image, cols, True)
+    assert_twin_close(image, K.col2im_numpy(cols, x.shape, *window))
+
+
 @fast_and_twin("im2col, col2im", "im2col", "col2im")
 @given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
 def test_col2im_is_adjoint_of_im2col(im2col, col2im, case, seed):

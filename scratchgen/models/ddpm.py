@@ -141,30 +141,35 @@ class Diffusion:
             raise ValueError(f"DDIM steps must be between 1 and {self.schedule.timesteps}, got {steps}")
         return np.unique(np.linspace(0, self.schedule.timesteps - 1, steps).round().astype(int))[::-1]
 
-    def ddim_sample(self, n: int, rng: np.random.Generator, steps: int = 50, eta: float = 0.0, labels=None,
-                    guidance: float = 0.0, x_T=None, trajectory_every: int | None = None):
-        """DDIM, eq. (12) of Song et al. 2021: the same trained network, far fewer steps.
+    def ddim_pairs(self, steps: int) -> list:
+        """The (t, t_prev) jumps of a ``steps``-step DDIM pass; t_prev = -1 stands for x_0."""
+        sequence = self.ddim_timesteps(steps)
+        return list(zip(sequence, list(sequence[1:]) + [-1]))
+
+    def ddim_step(self, x_t: np.ndarray, t: int, t_prev: int, rng: np.random.Generator, eta: float = 0.0,
+                  labels=None, guidance: float = 0.0) -> np.ndarray:
+        """One DDIM jump x_t -> x_{t_prev}, eq. (12) of Song et al. 2021.
 
         x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma z, with
         sigma = eta sqrt((1 - abar_prev)/(1 - abar_t)) sqrt(1 - abar_t/abar_prev). eta = 0 is
-        deterministic given x_T; eta = 1 matches the ancestral sampler's variance.
+        deterministic; eta = 1 with t_prev = t - 1 is the ancestral step with variance beta-tilde_t.
         """
         abar = self.schedule.alpha_bars
-        sequence = self.ddim_timesteps(steps)
+        t_batch = np.full(len(x_t), t)
+        eps = self.predict_noise(x_t, t_batch, labels, guidance)
+        x0 = self.predict_x0(x_t, t_batch, eps)
+        abar_prev = abar[t_prev] if t_prev >= 0 else 1.0
+        sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar[t]) * (1 - abar[t] / abar_prev))
+        x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * rng.standard_normal(x.shape)
+        return x.astype(np.float32)
 
-        def ddim_step(x, pair):
-            t, t_prev = pair
-            t_batch = np.full(len(x), t)
-            eps = self.predict_noise(x, t_batch, labels, guidance)
-            x0 = self.predict_x0(x, t_batch, eps)
-            abar_prev = abar[t_prev] if t_prev >= 0 else 1.0
-            sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar[t]) * (1 - abar[t] / abar_prev))
-            x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
-            if sigma > 0:
-                x = x + sigma * rng.standard_normal(x.shape)
-            return x.astype(np.float32)
-        return self._reverse(self._start_noise(n, rng, x_T), list(zip(sequence, list(sequence[1:]) + [-1])),
-                             ddim_step, trajectory_every)
+    def ddim_sample(self, n: int, rng: np.random.Generator, steps: int = 50, eta: float = 0.0, labels=None,
+                    guidance: float = 0.0, x_T=None, trajectory_every: int | None = None):
+        """DDIM (Song et al. 2021): the same trained network, far fewer steps (``ddim_step``)."""
+        return self._reverse(self._start_noise(n, rng, x_T), self.ddim_pairs(steps),
+                             lambda x, pair: self.ddim_step(x, *pair, rng, eta, labels, guidance), trajectory_every)
 
     def _reverse(self, x: np.ndarray, steps: list, step, trajectory_every: int | None):
         """Apply ``step(x, s)`` for each s of ``steps`` (a tqdm bar when ``self.progress``); images in [0, 1],
@@ -178,31 +183,40 @@ class Diffusion:
         return (to_image_space(x), trajectory) if trajectory_every else to_image_space(x)
 
     # ----------------------------------------------------------------- restoration
-    def inpaint(self, images: np.ndarray, known: np.ndarray, rng: np.random.Generator, resample: int = 1) -> np.ndarray:
+    def inpaint(self, images: np.ndarray, known: np.ndarray, rng: np.random.Generator, resample: int = 1,
+                steps: int | None = None) -> np.ndarray:
         """Fill the pixels where ``known`` is False (RePaint, Lugmayr et al. 2022).
 
-        At every step the known pixels are replaced by a draw of q(x_{t-1} | x_0) of the given
-        image, so the unknown ones are generated in agreement with them; ``resample`` > 1 goes
-        back one step (x_{t-1} -> x_t by the forward process) and repeats, which lets the
-        generated region harmonize with the imposed one.
+        At every step x_t -> x_{t_prev} the known pixels are replaced by a draw of q(x_{t_prev} | x_0)
+        of the given image, so the unknown ones are generated in agreement with them; ``resample``
+        > 1 goes back (x_{t_prev} -> x_t by the forward process) and repeats, which lets the
+        generated region harmonize with the imposed one. ``steps`` jumps over that many evenly
+        spaced timesteps (DDIM steps with eta = 1, the ancestral variance) instead of all T.
         """
         x0 = to_model_space(images).reshape(-1, 1, *np.shape(images)[-2:])
         known = np.broadcast_to(np.asarray(known, bool).reshape(-1, 1, *x0.shape[-2:]), x0.shape)
-        s = self.schedule
+        abar = self.schedule.alpha_bars
+        if steps is None:
+            pairs = [(t, t - 1) for t in reversed(range(self.schedule.timesteps))]
+            reverse_step = lambda x, t, t_prev: self.p_sample_step(x, t, rng)  # noqa: E731
+        else:
+            pairs = self.ddim_pairs(steps)
+            reverse_step = lambda x, t, t_prev: self.ddim_step(x, t, t_prev, rng, eta=1.0)  # noqa: E731
 
-        def repaint_step(x, t):
+        def repaint_step(x, pair):
+            t, t_prev = pair
             for r in range(resample):
-                generated = self.p_sample_step(x, t, rng)
-                imposed = (x0 if t == 0 else self.q_sample(x0, np.full(len(x0), t - 1),
-                                                          rng.standard_normal(x0.shape).astype(np.float32)))
+                generated = reverse_step(x, t, t_prev)
+                imposed = (x0 if t_prev < 0 else self.q_sample(x0, np.full(len(x0), t_prev),
+                                                               rng.standard_normal(x0.shape).astype(np.float32)))
                 x_prev = np.where(known, imposed, generated).astype(np.float32)
-                if r == resample - 1 or t == 0:
+                if r == resample - 1 or t_prev < 0:
                     return x_prev
-                # back to x_t by one forward step q(x_t | x_{t-1}), eq. (2), and denoise again
-                x = (math.sqrt(s.alphas[t]) * x_prev + math.sqrt(s.betas[t]) * rng.standard_normal(x0.shape)).astype(np.float32)
-        # at t = 0 the known pixels are x_0 itself, so they come back exactly
-        return self._reverse(rng.standard_normal(x0.shape).astype(np.float32), list(reversed(range(s.timesteps))),
-                             repaint_step, None)
+                # back to x_t by the forward process q(x_t | x_{t_prev}), eq. (2) over t - t_prev steps
+                kept = abar[t] / abar[t_prev]
+                x = (math.sqrt(kept) * x_prev + math.sqrt(1 - kept) * rng.standard_normal(x0.shape)).astype(np.float32)
+        # at t_prev = -1 the known pixels are x_0 itself, so they come back exactly
+        return self._reverse(rng.standard_normal(x0.shape).astype(np.float32), pairs, repaint_step, None)
 
     def matching_timestep(self, noise_std: float) -> int:
         """The t whose forward process has the given noise-to-signal ratio (for [0, 1] images).

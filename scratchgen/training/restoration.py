@@ -80,6 +80,15 @@ def damage(task: str, clean: np.ndarray, rng: np.random.Generator, *, mask: str 
     raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
 
 
+def draws_per_image(restore, k: int, model, config, damaged: np.ndarray, known: np.ndarray | None,
+                    rng: np.random.Generator, args) -> np.ndarray:
+    """(k, n, H, W): ``k`` restorations of each damaged image, drawn in one batch of k * n images
+    (all equal for a deterministic model)."""
+    tiled = lambda a: None if a is None else np.tile(a, (k, 1, 1))  # noqa: E731
+    restored = restore(model, config, tiled(damaged), tiled(known), rng, args)
+    return restored.reshape(k, len(damaged), *restored.shape[1:])
+
+
 def scores(restored: np.ndarray, clean: np.ndarray, shown_damaged: np.ndarray, known: np.ndarray | None,
            mean_image: np.ndarray | None = None) -> dict:
     """PSNR and SSIM of the restoration and of the damaged input (the baseline); for a hole, also
