@@ -196,11 +196,10 @@ class Diffusion:
         x0 = to_model_space(images).reshape(-1, 1, *np.shape(images)[-2:])
         known = np.broadcast_to(np.asarray(known, bool).reshape(-1, 1, *x0.shape[-2:]), x0.shape)
         abar = self.schedule.alpha_bars
+        pairs = self.ddim_pairs(steps or self.schedule.timesteps)   # all T steps: (t, t - 1) down to (0, -1)
         if steps is None:
-            pairs = [(t, t - 1) for t in reversed(range(self.schedule.timesteps))]
             reverse_step = lambda x, t, t_prev: self.p_sample_step(x, t, rng)  # noqa: E731
         else:
-            pairs = self.ddim_pairs(steps)
             reverse_step = lambda x, t, t_prev: self.ddim_step(x, t, t_prev, rng, eta=1.0)  # noqa: E731
 
         def repaint_step(x, pair):
