@@ -542,10 +542,43 @@ def group_norm_inputs(draw):
 
 @given(group_norm_inputs())
 def test_group_norm_forward_matches_twin(inputs):
+    """y to its dtype's rounding; the float64 mean and rstd to the input dtype's, the dtype the kernel sweeps in."""
     x4, weight, bias, _ = inputs
-    fast, twin = K.group_norm_forward(x4, weight, bias, 1e-5), K.group_norm_forward_numpy(x4, weight, bias, 1e-5)
-    for a, b in zip(fast, twin):
-        assert_twin_close(a, b)
+    (y4, *stats), (twin_y4, *twin_stats) = (K.group_norm_forward(x4, weight, bias, 1e-5),
+                                            K.group_norm_forward_numpy(x4, weight, bias, 1e-5))
+    assert_twin_close(y4, twin_y4)
+    for fast, twin in zip(stats, twin_stats):
+        assert fast.dtype == np.float64
+        assert_twin_close(fast.astype(x4.dtype), twin.astype(x4.dtype))
+
+
+@fast_and_twin("forward,backward", "group_norm_forward", "group_norm_backward")
+def test_group_norm_keeps_the_deviations_of_a_near_constant_group(forward, backward):
+    """float32 groups of mean 100 and std 0.01 (rstd 100): a float32 mean would be off by ~1e-5 and y by ~1e-3."""
+    rng = np.random.default_rng(0)
+    x4 = (100 + 0.01 * rng.standard_normal((4, 2, 8, 196))).astype(np.float32)
+    weight, bias = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    grad4 = rng.standard_normal(x4.shape).astype(np.float32)
+    exact_y4, mean, rstd = K.group_norm_forward_numpy(x4.astype(np.float64), weight, bias, 1e-5)
+    exact = K.group_norm_backward_numpy(grad4.astype(np.float64), x4.astype(np.float64), mean, rstd, weight)
+    np.testing.assert_allclose(forward(x4, weight, bias, 1e-5)[0], exact_y4, rtol=1e-5, atol=1e-5)
+    for fast, exact_grad in zip(backward(grad4, x4, mean, rstd, weight), exact):
+        np.testing.assert_allclose(fast, exact_grad, rtol=1e-4, atol=1e-4 * np.abs(exact_grad).max())
+
+
+@pytest.mark.parametrize("path", ["serial", "parallel"])
+def test_group_norm_serial_and_parallel_kernels_match_twin(path, monkeypatch):
+    for kernel in (K.norm._group_norm_forward_kernel, K.norm._group_norm_backward_kernel):
+        monkeypatch.setattr(kernel, "min_size", 1 if path == "parallel" else 10**12)
+    rng = np.random.default_rng(0)
+    x4 = rng.standard_normal((3, 4, 2, 50)).astype(np.float32)
+    weight, bias = rng.standard_normal(8).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    grad4 = rng.standard_normal(x4.shape).astype(np.float32)
+    y4, mean, rstd = K.group_norm_forward(x4, weight, bias, 1e-5)
+    assert_twin_close(y4, K.group_norm_forward_numpy(x4, weight, bias, 1e-5)[0])
+    for fast, twin in zip(K.group_norm_backward(grad4, x4, mean, rstd, weight),
+                          K.group_norm_backward_numpy(grad4, x4, mean, rstd, weight)):
+        assert_twin_close(fast, twin)
 
 
 @given(group_norm_inputs())

@@ -34,22 +34,26 @@ def _renamed(fn, suffix):
     return copy
 
 
-def serial_and_parallel(loop):
+def serial_and_parallel(loop=None, *, min_size=PARALLEL_MIN_SIZE, **options):
     """Compile ``loop`` (a function whose outer loop is a ``prange``) twice, serial and parallel.
 
     The returned function runs the parallel version when its first argument has at least
-    PARALLEL_MIN_SIZE elements and the serial one otherwise.
+    ``min_size`` elements and the serial one otherwise. ``options`` go to both compilations
+    (e.g. ``fastmath``). Use as ``@serial_and_parallel`` or ``@serial_and_parallel(min_size=...)``.
     """
+    if loop is None:
+        return lambda fn: serial_and_parallel(fn, min_size=min_size, **options)
     # Numba's on-disk cache keys a function by its qualified name and signature, not by its
     # compile options, so each version is compiled from a copy with its own name.
-    serial = njit(cache=True)(_renamed(loop, "_serial"))
-    parallel = njit(parallel=True, cache=True)(_renamed(loop, "_parallel"))
+    serial = njit(cache=True, **options)(_renamed(loop, "_serial"))
+    parallel = njit(parallel=True, cache=True, **options)(_renamed(loop, "_parallel"))
 
     def launch(*args):
-        return (parallel if args[0].size >= PARALLEL_MIN_SIZE else serial)(*args)
+        return (parallel if args[0].size >= launch.min_size else serial)(*args)
 
     launch.__name__ = launch.__qualname__ = loop.__name__
     launch.__doc__ = loop.__doc__
+    launch.min_size = min_size  # read at every call, so a test can send small inputs down either path
     return launch
 
 
