@@ -181,6 +181,7 @@ def describe_environment(args) -> dict:
         "machine": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
         "numpy": np.__version__, "numba": numba.__version__,
         "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER", "workqueue"),
+        "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "malloc": allocator.describe(),
         "threads": args.threads, "blas_threads": _blas_threads(),
     }

@@ -7,6 +7,15 @@
 
 Every differentiable op is importable from here (``sg.exp``, ``sg.matmul``, ``sg.logsumexp``...).
 """
+import os
+
+# OpenBLAS's idle workers spin for about 2^28 cycles (~0.1 s) after every BLAS call and take a core
+# from the Numba kernel that usually follows on a 2-core machine; with 2^4 they sleep at once
+# (docs/speed.md: every benchmark workload steadier, several faster). OpenBLAS reads this when NumPy
+# loads it, so it applies when scratchgen is imported before NumPy, as in every `scratchgen`
+# command and in benchmarks/run.py; a value already in the environment wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from .autograd import OPS, Tensor, as_tensor, is_grad_enabled, manual_seed, no_grad, tensor
 from .autograd.losses import *  # noqa: F401,F403  (the losses are ops too)
 from .autograd.ops import *  # noqa: F401,F403
