@@ -185,9 +185,10 @@ def restore(args: argparse.Namespace) -> int:
         if args.task not in family.restore:
             raise runs.RunError(f"a {config['model']} run cannot {args.task}: it can "
                                 f"{', '.join(family.restore)}")
-        if (args.resample != 1 or args.steps is not None) and (config["model"], args.task) != ("ddpm", "inpaint"):
-            raise runs.RunError(f"--resample and --steps apply to ddpm runs with --task inpaint, not to "
-                                f"{config['model']} runs with --task {args.task}")
+        diffusion_inpainting = args.resample != 1 or args.steps is not None or args.reconstruction_guidance
+        if diffusion_inpainting and (config["model"], args.task) != ("ddpm", "inpaint"):
+            raise runs.RunError(f"--resample, --steps and --reconstruction-guidance apply to ddpm runs with "
+                                f"--task inpaint, not to {config['model']} runs with --task {args.task}")
         rng = np.random.default_rng(args.seed)
         clean, _ = runs.eval_images(config, args.n)
         damaged, known, shown = restoration.damage(args.task, clean, rng, mask=args.mask, fraction=args.fraction,
@@ -361,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ddpm inpaint: RePaint resampling, each reverse step repeated this many times")
     rs.add_argument("--steps", type=_positive_int, default=None,
                     help="ddpm inpaint: reverse steps, evenly spaced (default: all T)")
+    rs.add_argument("--reconstruction-guidance", type=float, default=0.0, metavar="W",
+                    help="ddpm inpaint: steer every step's predicted image towards the known pixels by W times the "
+                         "gradient of their squared error (Ho et al. 2022); costs a backward pass per step")
     rs.add_argument("--samples", type=_positive_int, default=1,
                     help="restorations drawn per image; the figure and the scores are of their mean, which "
                          "estimates the posterior mean (the fill with the best expected PSNR), and of one draw")

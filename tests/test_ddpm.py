@@ -19,8 +19,9 @@ class OracleNoise(nn.Module):
         self.x0, self.schedule = x0, schedule
 
     def forward(self, x_t, t, labels=None):
+        # built from tensor ops, so that gradients with respect to x_t flow through it
         abar = self.schedule.alpha_bars[np.asarray(t)].reshape(-1, 1, 1, 1)
-        return sg.tensor((np.asarray(x_t) - np.sqrt(abar) * self.x0) / np.sqrt(1 - abar))
+        return (sg.as_tensor(x_t) - np.sqrt(abar) * self.x0) * (1 / np.sqrt(1 - abar))
 
 
 def test_linear_schedule_endpoints_and_rescaling():
@@ -213,11 +214,50 @@ def test_restorations_with_an_oracle_recover_the_clean_images():
     restored = {
         "inpaint": diffusion.inpaint(np.where(known, images, 0), known, rng, resample=2),
         "inpaint, 7 of the 50 steps": diffusion.inpaint(np.where(known, images, 0), known, rng, resample=2, steps=7),
+        # the oracle's x_0 agrees with the known pixels everywhere, so guidance must leave it alone
+        "inpaint, guided": diffusion.inpaint(np.where(known, images, 0), known, rng, resample=2, steps=7,
+                                             reconstruction_guidance=5.0),
         "denoise": diffusion.denoise(images + 0.3 * rng.standard_normal(images.shape), 0.3, rng),
         "superres": diffusion.super_resolve(images.reshape(2, 14, 2, 14, 2).mean(axis=(2, 4)), rng),
     }
     for task, result in restored.items():
         np.testing.assert_allclose(result[:, 0], images, atol=1e-4, err_msg=task)
+
+
+def test_reconstruction_guidance_moves_x0_by_the_gradient_of_the_known_pixel_error():
+    """x0_tilde = x0_hat - (w sqrt(abar_t)/2) grad_{x_t} ||known * (x_0 - x0_hat(x_t))||^2, with the gradient
+    held to central differences in float64 along directions inside and outside the known pixels."""
+    sg.manual_seed(0)
+    net = UNet(widths=(4, 8), time_dim=8, time_features=4, groups=2).double()
+    for p in net.parameters():  # weights large enough that the unknown pixels of x_t reach x0_hat
+        p.data[...] = np.random.default_rng(p.size).normal(0, 0.3, p.shape)
+    s = NoiseSchedule(10, "cosine")
+    diffusion, t, weight = Diffusion(net, s), 1, 1e-3
+    rng = np.random.default_rng(11)
+    x_t, x0 = rng.uniform(-0.3, 0.3, (2, 1, 28, 28)), rng.uniform(-0.5, 0.5, (2, 1, 28, 28))
+    known = np.ones(x0.shape, bool)
+    known[..., 7:21, 7:21] = False
+    sqrt_abar, sqrt_one_minus_abar = math.sqrt(s.alpha_bars[t]), math.sqrt(1 - s.alpha_bars[t])
+
+    def x0_hat(x):
+        return (x - sqrt_one_minus_abar * diffusion.predict_noise(x, np.full(2, t))) / sqrt_abar
+
+    def known_pixel_error(x):
+        return np.sum((known * (x0 - x0_hat(x))) ** 2)
+
+    eps, x0_guided = diffusion.reconstruction_guided(x_t, t, x0, known, weight)
+    assert np.abs(x0_hat(x_t)).max() < 1 and np.abs(x0_guided).max() < 1   # no clipping in the way
+    gradient = (x0_hat(x_t) - x0_guided) / (weight * sqrt_abar / 2)
+    assert np.abs(gradient[~known]).max() > 1e-3   # the unknown pixels are steered through the network
+    np.testing.assert_allclose(sqrt_abar * x0_guided + sqrt_one_minus_abar * eps, x_t, atol=1e-12)
+    for inside in (known, ~known):
+        v = rng.standard_normal(x_t.shape) * inside
+        h = 1e-4   # the network's float64 roundoff (~1e-10) swamps smaller steps
+        numeric = (known_pixel_error(x_t + h * v) - known_pixel_error(x_t - h * v)) / (2 * h)
+        assert np.vdot(gradient, v) == pytest.approx(numeric, rel=1e-3)
+    with pytest.raises(ValueError, match="guidance weight must be >= 0"):
+        diffusion.inpaint(np.zeros((1, 28, 28)), known[0, 0], rng, reconstruction_guidance=-1.0)
+    assert all(p.requires_grad for p in net.parameters())   # frozen only during the backward pass
 
 
 def test_denoising_feeds_the_network_an_x_t_with_the_noise_level_of_its_t():

@@ -64,8 +64,16 @@ def test_restore_averages_several_draws_over_respaced_steps(ddpm_run):
     assert scores["samples"] == 4 and scores["images"] == 3
     # the mean of 4 different draws is closer to the truth than a single draw (Jensen, per pixel)
     assert scores["psnr_hole"] > scores["one_draw_psnr_hole"]
-    r = run("restore", ddpm_run, "--task", "denoise", "--steps", "5", "--overwrite")
-    assert r.returncode == 2 and "--resample and --steps apply to ddpm runs with --task inpaint" in r.stderr
+    r = run("restore", ddpm_run, "--task", "inpaint", "--n", "3", "--steps", "5", "--resample", "2",
+            "--reconstruction-guidance", "10", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert np.isfinite(json.load(open(os.path.join(ddpm_run, "restore_inpaint.json")))["psnr_hole"])
+    for option in (["--steps", "5"], ["--reconstruction-guidance", "1"]):
+        r = run("restore", ddpm_run, "--task", "denoise", *option, "--overwrite")
+        assert r.returncode == 2 and "apply to ddpm runs with --task inpaint, not to ddpm runs with --task denoise" \
+            in r.stderr
+    r = run("restore", ddpm_run, "--task", "inpaint", "--reconstruction-guidance", "-1", "--overwrite")
+    assert r.returncode == 2 and "guidance weight must be >= 0" in r.stderr
 
 
 def test_class_conditional_run_with_a_cosine_learning_rate_samples_with_guidance(data_dir, tmp_path):  # noqa: F811

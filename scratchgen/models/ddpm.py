@@ -109,16 +109,48 @@ class Diffusion:
         abar = self.schedule.alpha_bars
         return np.clip((x_t - _per_sample(np.sqrt(1 - abar), t) * eps) / _per_sample(np.sqrt(abar), t), -1, 1)
 
+    def predict(self, x_t: np.ndarray, t: int, labels=None, guidance: float = 0.0) -> tuple:
+        """(eps_theta(x_t, t), the x_0 it implies): what a reverse step needs from the network."""
+        t_batch = np.full(len(x_t), t)
+        eps = self.predict_noise(x_t, t_batch, labels, guidance)
+        return eps, self.predict_x0(x_t, t_batch, eps)
+
+    def reconstruction_guided(self, x_t: np.ndarray, t: int, x0: np.ndarray, known: np.ndarray,
+                              weight: float) -> tuple:
+        """(eps, x_0) at x_t with the predicted x_0 pulled towards the known pixels of ``x0``.
+
+        Reconstruction guidance, Ho et al. 2022 (Video Diffusion Models), eq. (7):
+            x0_tilde = x0_hat(x_t) - (w sqrt(abar_t) / 2) grad_{x_t} || known * (x_0 - x0_hat(x_t)) ||^2.
+        Re-imposing the known pixels of x_t (RePaint) leaves the network free to predict an x_0 that
+        disagrees with them; the gradient through the network says how the unknown pixels of x_t
+        should move so that it agrees. eps is recomputed from x0_tilde, so a step keeps x_t, x0_tilde
+        and eps on one line (eq. 4).
+        """
+        abar = self.schedule.alpha_bars[t]
+        sqrt_abar, sqrt_one_minus_abar = math.sqrt(abar), math.sqrt(1 - abar)
+        x = Tensor(x_t, requires_grad=True, dtype=x_t.dtype)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        for p in trainable:   # only d/dx_t is wanted
+            p.requires_grad = False
+        try:
+            x0_hat = (x - sqrt_one_minus_abar * self.model(x, np.full(len(x_t), t))) / sqrt_abar   # eq. (4) inverted
+            residual = (x0 - x0_hat) * known.astype(x_t.dtype)
+            (residual * residual).sum().backward()
+        finally:
+            for p in trainable:
+                p.requires_grad = True
+        x0_guided = np.clip(x0_hat.data - (weight * sqrt_abar / 2) * x.grad, -1, 1)
+        return ((x_t - sqrt_abar * x0_guided) / sqrt_one_minus_abar).astype(x_t.dtype), x0_guided.astype(x_t.dtype)
+
     def p_sample_step(self, x_t: np.ndarray, t: int, rng: np.random.Generator, labels=None,
-                      guidance: float = 0.0) -> np.ndarray:
+                      guidance: float = 0.0, prediction: tuple | None = None) -> np.ndarray:
         """One ancestral step x_t -> x_{t-1} ~ p_theta(x_{t-1} | x_t), Algorithm 2.
 
         The mean is the posterior mean of q(x_{t-1} | x_t, x_0) at the predicted x_0, eq. (7);
         the variance is beta_t or beta-tilde_t (section 3.2: both give similar samples). No
-        noise is added at the last step.
+        noise is added at the last step. ``prediction``: (eps, x_0) to use instead of the network's.
         """
-        steps = np.full(len(x_t), t)
-        x0 = self.predict_x0(x_t, steps, self.predict_noise(x_t, steps, labels, guidance))
+        _, x0 = prediction or self.predict(x_t, t, labels, guidance)
         s = self.schedule
         mean = s.posterior_mean_coef_x0[t] * x0 + s.posterior_mean_coef_xt[t] * x_t
         if t == 0:
@@ -147,17 +179,16 @@ class Diffusion:
         return list(zip(sequence, list(sequence[1:]) + [-1]))
 
     def ddim_step(self, x_t: np.ndarray, t: int, t_prev: int, rng: np.random.Generator, eta: float = 0.0,
-                  labels=None, guidance: float = 0.0) -> np.ndarray:
+                  labels=None, guidance: float = 0.0, prediction: tuple | None = None) -> np.ndarray:
         """One DDIM jump x_t -> x_{t_prev}, eq. (12) of Song et al. 2021.
 
         x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma z, with
         sigma = eta sqrt((1 - abar_prev)/(1 - abar_t)) sqrt(1 - abar_t/abar_prev). eta = 0 is
         deterministic; eta = 1 with t_prev = t - 1 is the ancestral step with variance beta-tilde_t.
+        ``prediction``: (eps, x_0) to use instead of the network's.
         """
         abar = self.schedule.alpha_bars
-        t_batch = np.full(len(x_t), t)
-        eps = self.predict_noise(x_t, t_batch, labels, guidance)
-        x0 = self.predict_x0(x_t, t_batch, eps)
+        eps, x0 = prediction or self.predict(x_t, t, labels, guidance)
         abar_prev = abar[t_prev] if t_prev >= 0 else 1.0
         sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar[t]) * (1 - abar[t] / abar_prev))
         x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
@@ -184,7 +215,7 @@ class Diffusion:
 
     # ----------------------------------------------------------------- restoration
     def inpaint(self, images: np.ndarray, known: np.ndarray, rng: np.random.Generator, resample: int = 1,
-                steps: int | None = None) -> np.ndarray:
+                steps: int | None = None, reconstruction_guidance: float = 0.0) -> np.ndarray:
         """Fill the pixels where ``known`` is False (RePaint, Lugmayr et al. 2022).
 
         At every step x_t -> x_{t_prev} the known pixels are replaced by a draw of q(x_{t_prev} | x_0)
@@ -192,20 +223,26 @@ class Diffusion:
         > 1 goes back (x_{t_prev} -> x_t by the forward process) and repeats, which lets the
         generated region harmonize with the imposed one. ``steps`` jumps over that many evenly
         spaced timesteps (DDIM steps with eta = 1, the ancestral variance) instead of all T.
+        ``reconstruction_guidance`` w > 0 also steers each step's predicted x_0 towards the known
+        pixels (``reconstruction_guided``), at the cost of a backward pass through the network.
         """
+        if reconstruction_guidance < 0:
+            raise ValueError(f"the reconstruction guidance weight must be >= 0, got {reconstruction_guidance}")
         x0 = to_model_space(images).reshape(-1, 1, *np.shape(images)[-2:])
         known = np.broadcast_to(np.asarray(known, bool).reshape(-1, 1, *x0.shape[-2:]), x0.shape)
         abar = self.schedule.alpha_bars
         pairs = self.ddim_pairs(steps or self.schedule.timesteps)   # all T steps: (t, t - 1) down to (0, -1)
         if steps is None:
-            reverse_step = lambda x, t, t_prev: self.p_sample_step(x, t, rng)  # noqa: E731
+            reverse_step = lambda x, t, t_prev, p: self.p_sample_step(x, t, rng, prediction=p)  # noqa: E731
         else:
-            reverse_step = lambda x, t, t_prev: self.ddim_step(x, t, t_prev, rng, eta=1.0)  # noqa: E731
+            reverse_step = lambda x, t, t_prev, p: self.ddim_step(x, t, t_prev, rng, eta=1.0, prediction=p)  # noqa: E731
 
         def repaint_step(x, pair):
             t, t_prev = pair
             for r in range(resample):
-                generated = reverse_step(x, t, t_prev)
+                prediction = (self.reconstruction_guided(x, t, x0, known, reconstruction_guidance)
+                              if reconstruction_guidance else None)
+                generated = reverse_step(x, t, t_prev, prediction)
                 imposed = (x0 if t_prev < 0 else self.q_sample(x0, np.full(len(x0), t_prev),
                                                                rng.standard_normal(x0.shape).astype(np.float32)))
                 x_prev = np.where(known, imposed, generated).astype(np.float32)

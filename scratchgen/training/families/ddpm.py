@@ -202,9 +202,10 @@ def _sample(model, c, n, rng, args):
 # ---- restoration: the damaged images are in [0, 1] image units, as restoration.damage makes them ----
 def _inpaint(model, c, damaged, known, rng, args):
     """RePaint: the known pixels imposed from the forward process at every step (``--resample`` r times),
-    over all T steps or ``--steps`` evenly spaced ones."""
-    return diffusion_of(model, c, progress=True).inpaint(damaged, known, rng, resample=getattr(args, "resample", 1),
-                                                         steps=getattr(args, "steps", None))[:, 0]
+    over all T steps or ``--steps`` evenly spaced ones, with ``--reconstruction-guidance`` w."""
+    return diffusion_of(model, c, progress=True).inpaint(
+        damaged, known, rng, resample=getattr(args, "resample", 1), steps=getattr(args, "steps", None),
+        reconstruction_guidance=getattr(args, "reconstruction_guidance", 0.0))[:, 0]
 
 
 def _denoise(model, c, damaged, known, rng, args):
