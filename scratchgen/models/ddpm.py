@@ -134,7 +134,7 @@ class Diffusion:
             p.requires_grad = False
         try:
             x0_hat = (x - sqrt_one_minus_abar * self.model(x, np.full(len(x_t), t))) / sqrt_abar   # eq. (4) inverted
-            residual = (x0 - x0_hat) * known.astype(x_t.dtype)
+            residual = (x0 - x0_hat) * np.asarray(known, x_t.dtype)   # a no-op for inpaint's float mask
             (residual * residual).sum().backward()
         finally:
             for p in trainable:
@@ -230,6 +230,7 @@ class Diffusion:
             raise ValueError(f"the reconstruction guidance weight must be >= 0, got {reconstruction_guidance}")
         x0 = to_model_space(images).reshape(-1, 1, *np.shape(images)[-2:])
         known = np.broadcast_to(np.asarray(known, bool).reshape(-1, 1, *x0.shape[-2:]), x0.shape)
+        known_weights = known.astype(np.float32)   # the guidance's 0/1 mask, converted once for every step
         abar = self.schedule.alpha_bars
         pairs = self.ddim_pairs(steps or self.schedule.timesteps)   # all T steps: (t, t - 1) down to (0, -1)
         if steps is None:
@@ -240,7 +241,7 @@ class Diffusion:
         def repaint_step(x, pair):
             t, t_prev = pair
             for r in range(resample):
-                prediction = (self.reconstruction_guided(x, t, x0, known, reconstruction_guidance)
+                prediction = (self.reconstruction_guided(x, t, x0, known_weights, reconstruction_guidance)
                               if reconstruction_guidance else None)
                 generated = reverse_step(x, t, t_prev, prediction)
                 imposed = (x0 if t_prev < 0 else self.q_sample(x0, np.full(len(x0), t_prev),
