@@ -114,6 +114,21 @@ def test_ddim_with_eta_zero_is_deterministic_given_x_T():
     assert list(diffusion.ddim_timesteps(5)) == [39, 29, 20, 10, 0]
 
 
+def test_predicted_noise_is_recomputed_from_the_clipped_x0():
+    """predict's (eps, x_0) satisfy eq. (4) with x_t even where x_0 was clipped; elsewhere eps is the network's."""
+    sg.manual_seed(0)
+    s = NoiseSchedule(40)
+    diffusion, t = Diffusion(MLPDenoiser(hidden=16, time_dim=8), s), 3
+    x_t = np.random.default_rng(5).uniform(-2, 2, (2, 1, 28, 28)).astype(np.float32)
+    eps, x0 = diffusion.predict(x_t, t)
+    clipped = np.abs(x0) == 1
+    assert 0 < clipped.mean() < 1
+    np.testing.assert_allclose(math.sqrt(s.alpha_bars[t]) * x0 + math.sqrt(1 - s.alpha_bars[t]) * eps, x_t, atol=1e-5)
+    raw = diffusion.predict_noise(x_t, np.full(2, t))
+    np.testing.assert_allclose(eps[~clipped], raw[~clipped], atol=1e-3)
+    assert not np.allclose(eps[clipped], raw[clipped], atol=1e-3)
+
+
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
 def test_ancestral_sampling_gives_images_in_range(variance):
     sg.manual_seed(0)
