@@ -295,7 +295,8 @@ def add_sampler_options(p: argparse.ArgumentParser) -> None:
                    help="ddpm runs: DDIM with --steps steps, or ancestral sampling through all T steps")
     p.add_argument("--steps", type=_positive_int, default=50, help="ddpm runs, --sampler ddim: number of steps")
     p.add_argument("--eta", type=float, default=0.0,
-                   help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance")
+                   help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance "
+                        "(docs/ddpm.md: the better samples from short training)")
     p.add_argument("--variance", choices=["beta", "beta_tilde"], default="beta",
                    help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")
     p.add_argument("--guidance", type=float, default=0.0,

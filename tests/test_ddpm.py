@@ -112,6 +112,9 @@ def test_ddim_with_eta_zero_is_deterministic_given_x_T():
     c = diffusion.ddim_sample(2, np.random.default_rng(4), steps=5, eta=1.0, x_T=x_T)
     assert not np.allclose(a, c)
     assert list(diffusion.ddim_timesteps(5)) == [39, 29, 20, 10, 0]
+    for eta in (-0.5, 1.5):
+        with pytest.raises(ValueError, match="eta must be between 0"):
+            diffusion.ddim_sample(2, np.random.default_rng(4), steps=5, eta=eta, x_T=x_T)
 
 
 def test_predicted_noise_is_recomputed_from_the_clipped_x0():

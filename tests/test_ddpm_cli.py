@@ -42,6 +42,8 @@ def test_sample_with_ddim_and_ancestral_sampling(ddpm_run, tmp_path):
         assert os.path.exists(paths[sampler])
     r = run("sample", ddpm_run, "--steps", "26", "--output", str(tmp_path / "x.png"))
     assert r.returncode == 2 and "DDIM steps must be between 1 and 25" in r.stderr
+    r = run("sample", ddpm_run, "--eta", "-1", "--output", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "DDIM eta must be between 0" in r.stderr
     r = run("sample", ddpm_run, "--label", "3", "--output", str(tmp_path / "x.png"))
     assert r.returncode == 2 and "need a run trained with --class-conditional" in r.stderr
 

@@ -209,6 +209,8 @@ class Diffusion:
     def ddim_sample(self, n: int, rng: np.random.Generator, steps: int = 50, eta: float = 0.0, labels=None,
                     guidance: float = 0.0, x_T=None, trajectory_every: int | None = None):
         """DDIM (Song et al. 2021): the same trained network, far fewer steps (``ddim_step``)."""
+        if not 0 <= eta <= 1:   # beyond 1, sigma^2 can exceed 1 - abar_prev and eq. (12) has no eps term left
+            raise ValueError(f"DDIM eta must be between 0 (deterministic) and 1 (the ancestral variance), got {eta}")
         return self._reverse(self._start_noise(n, rng, x_T), self.ddim_pairs(steps),
                              lambda x, pair: self.ddim_step(x, *pair, rng, eta, labels, guidance), trajectory_every)
 
