@@ -64,7 +64,8 @@ def main():
                 clip_grad_norm_(net.parameters(), 1.0)
                 optimizer.step()
                 ema.update()
-                steps, losses = steps + 1, losses + [loss.item()]
+                steps += 1
+                losses.append(loss.item())
                 bar.update()
                 bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
                 if time.time() >= deadline:
@@ -95,7 +96,7 @@ def main():
         noisy = np.clip(test + 0.3 * np.random.default_rng(args.seed + 5).standard_normal(test.shape), 0, 1)
         denoised = diffusion.denoise(noisy, 0.3, np.random.default_rng(args.seed + 6))[:, 0]
     hole = np.broadcast_to(~known, test.shape)
-    mean_fill = np.where(known, test, load(args.data, "train").images.astype(np.float32).mean(0) / 255)
+    mean_fill = np.where(known, test, train.images.astype(np.float32).mean(0) / 255)
     rows += ["", "| restoration | PSNR (dB) |", "|---|---:|",
              f"| hole filled with the mean training image | {psnr(mean_fill, test, where=hole):.2f} |",
              f"| hole filled by RePaint + reconstruction guidance (25 jumps x 4) "
