@@ -110,7 +110,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """scratchgen.models.gan.MLPDiscriminator, module for module."""
+    """scratchgen.models.gan.MLPDiscriminator(activation="leaky_relu"), module for module."""
 
     def __init__(self):
         super().__init__()

@@ -130,7 +130,8 @@ def vae_conv(seed=0):
 # ------------------------------------------------------------------------------------------ GAN
 def gan_mlp(seed=0, batch=128):
     sg.manual_seed(seed)
-    generator, discriminator = MLPGenerator(), MLPDiscriminator()  # the source material's layout
+    # The source material's widths, with the DCGAN paper's LeakyReLU(0.2) in the discriminator.
+    generator, discriminator = MLPGenerator(), MLPDiscriminator(activation="leaky_relu")
     rng = np.random.default_rng(seed)
     real, z = _uniform(rng, batch, 784), _normal(rng, batch, 64)
     opt_g = Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))

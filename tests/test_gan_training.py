@@ -105,3 +105,41 @@ def test_ema_of_the_weights_is_checkpointed_and_is_what_a_loaded_run_samples(dat
     assert not np.allclose(loaded, parts["model"][name])   # the average of 3 weights is not the last one
     r = run("train", "gan", "--data", data_dir, "--ema-decay", "1.5", "--out", str(tmp_path / "bad"))
     assert r.returncode == 2 and "EMA decay in [0, 1)" in r.stderr
+
+
+def _discriminator_activations(model):
+    return {type(m).__name__ for m in model.discriminator.net if type(m).__name__.endswith("ReLU")}
+
+
+def test_train_gan_defaults_to_the_source_materials_relu_discriminator(data_dir, tmp_path):
+    from scratchgen.training.families import load_run
+    train("gan", data_dir, tmp_path / "relu", "--epochs", "1")
+    train("gan", data_dir, tmp_path / "leaky", "--epochs", "1", "--d-activation", "leaky-relu")
+    for name, activation, layer in (("relu", "relu", "ReLU"), ("leaky", "leaky_relu", "LeakyReLU")):
+        config, model = load_run(str(tmp_path / name))
+        assert config["d_activation"] == activation
+        assert _discriminator_activations(model) == {layer}
+    # A run made before the option existed has no d_activation: it was trained with LeakyReLU(0.2).
+    config = json.load(open(tmp_path / "relu" / "config.json"))
+    del config["d_activation"]
+    model = FAMILIES["gan"].build(config)
+    assert _discriminator_activations(model) == {"LeakyReLU"}
+    assert model.discriminator.net[2].negative_slope == 0.2
+    r = run("train", "gan", "--data", data_dir, "--d-activation", "tanh", "--out", str(tmp_path / "bad"))
+    assert r.returncode == 2 and "invalid choice: 'tanh'" in r.stderr
+
+
+def test_the_activation_option_changes_the_discriminator_where_inputs_are_negative():
+    from scratchgen.models.gan import MLPDiscriminator
+    sg.manual_seed(0)
+    relu = MLPDiscriminator(hidden=(8,), image_shape=(1, 3, 3))
+    leaky = MLPDiscriminator(hidden=(8,), image_shape=(1, 3, 3), activation="leaky_relu")
+    leaky.load_state_dict(relu.state_dict())
+    x = np.random.default_rng(0).standard_normal((5, 1, 3, 3)).astype(np.float32)
+    hidden = relu.net[1](relu.net[0](sg.tensor(x))).data       # the pre-activations of the block
+    w, b = relu.net[3].weight.data, relu.net[3].bias.data
+    np.testing.assert_allclose(relu(x).data, np.maximum(hidden, 0) @ w.T[:, 0] + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(leaky(x).data, np.where(hidden > 0, hidden, 0.2 * hidden) @ w.T[:, 0] + b,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        MLPDiscriminator(activation="tanh")

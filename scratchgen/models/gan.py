@@ -22,14 +22,15 @@ from ..autograd.tensor import Tensor, as_tensor, no_grad
 from .vae import check_images
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
+DISCRIMINATOR_ACTIVATIONS = ("relu", "leaky_relu")
 
 
 # ------------------------------------------------------------------------- the players
 class MLPGenerator(nn.Module):
     """The source material's generator: blocks of Linear + BatchNorm1d + ReLU, then Linear + Sigmoid.
 
-    The default widths are the ``gan_mlp`` layout of BENCHMARKS.md: z (64) -> 128 -> 256 -> 512
-    -> 1024 -> 784 pixels in [0, 1].
+    The default widths are also the ``gan_mlp`` benchmark's (benchmarks/README.md): z (64) -> 128
+    -> 256 -> 512 -> 1024 -> 784 pixels in [0, 1].
     """
 
     def __init__(self, latent_dim: int = 64, hidden=(128, 256, 512, 1024), image_shape=(1, 28, 28)):
@@ -46,14 +47,22 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """The source material's discriminator: blocks of Linear + LeakyReLU(0.2), then Linear to one logit."""
+    """Blocks of Linear + ``activation``, then Linear to one logit.
 
-    def __init__(self, hidden=(512, 256, 128), image_shape=(1, 28, 28)):
+    ``activation="relu"`` is the source material's discriminator. ``"leaky_relu"`` is LeakyReLU(0.2),
+    the convention of the DCGAN paper (Radford et al. 2016, section 3: leaky rectifiers in every
+    discriminator layer), which the ``gan_mlp`` benchmark layout keeps; a leaky unit still passes
+    gradient back to G where its input is negative.
+    """
+
+    def __init__(self, hidden=(512, 256, 128), image_shape=(1, 28, 28), activation: str = "relu"):
         super().__init__()
+        if activation not in DISCRIMINATOR_ACTIVATIONS:
+            raise ValueError(f"MLPDiscriminator: activation must be one of {DISCRIMINATOR_ACTIVATIONS}, got {activation!r}")
         widths = (int(np.prod(image_shape)), *hidden)
         blocks = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            blocks += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(0.2)]
+            blocks += [nn.Linear(fan_in, fan_out), nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)]
         self.net = nn.Sequential(nn.Flatten(), *blocks, nn.Linear(widths[-1], 1))
 
     def forward(self, images) -> Tensor:

@@ -79,7 +79,10 @@ def _gan_arguments(p):
     p.add_argument("--g-widths", type=_widths, default=[128, 256, 512, 1024],
                    help="widths of the generator's Linear+BatchNorm+ReLU blocks")
     p.add_argument("--d-widths", type=_widths, default=[512, 256, 128],
-                   help="widths of the discriminator's Linear+LeakyReLU blocks")
+                   help="widths of the discriminator's Linear+activation blocks")
+    p.add_argument("--d-activation", choices=["relu", "leaky-relu"], default="relu",
+                   help="activation of the discriminator's blocks: relu (the source material's) or leaky-relu "
+                        "(LeakyReLU(0.2), the DCGAN paper's convention and the gan_mlp benchmark's)")
 
 
 def _dcgan_arguments(p):
@@ -94,7 +97,8 @@ def _shared_configure(args):
 
 
 def _gan_configure(args):
-    return dict(**_shared_configure(args), g_widths=args.g_widths, d_widths=args.d_widths)
+    return dict(**_shared_configure(args), g_widths=args.g_widths, d_widths=args.d_widths,
+                d_activation=args.d_activation.replace("-", "_"))
 
 
 def _dcgan_configure(args):
@@ -102,7 +106,9 @@ def _dcgan_configure(args):
 
 
 def _gan_build(c):
-    return GAN(MLPGenerator(c["latent"], c["g_widths"]), MLPDiscriminator(c["d_widths"]))
+    # Runs from before --d-activation existed were trained with LeakyReLU(0.2).
+    discriminator = MLPDiscriminator(c["d_widths"], activation=c.get("d_activation", "leaky_relu"))
+    return GAN(MLPGenerator(c["latent"], c["g_widths"]), discriminator)
 
 
 def _dcgan_build(c):
@@ -235,7 +241,7 @@ def _final(model, c, args):
         return {"test_images": len(x), **_statistics(model, c, x, model.noise(len(x), np.random.default_rng(args.seed)))}
 
 
-# Both players: Adam with lr 2e-4 and betas (0.5, 0.999), batch 128 (BENCHMARKS.md gan_mlp). The epoch
+# Both players: Adam with lr 2e-4 and betas (0.5, 0.999), batch 128 (the gan_mlp benchmark's). The epoch
 # limit is high so that --minutes is what ends a budgeted run.
 DEFAULTS = dict(lr=2e-4, batch_size=128, epochs=100)
 
