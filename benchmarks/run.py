@@ -1,4 +1,4 @@
-"""Time the workloads of ../shared/BENCHMARKS.md, optionally side by side with PyTorch.
+"""Time the workloads of benchmarks/README.md, optionally side by side with PyTorch.
 
     python benchmarks/run.py                          # every workload, scratchgen only
     python benchmarks/run.py --compare torch          # and the identical PyTorch models, same process

@@ -1,9 +1,9 @@
-"""The benchmark workloads of ../shared/BENCHMARKS.md, built from scratchgen.nn.
+"""The benchmark workloads of benchmarks/README.md, built from scratchgen.nn.
 
 Each workload is a ``Workload``: its scratchgen modules (whose ``state_dict`` the PyTorch twin in
 ``torch_workloads.py`` copies), its fixed inputs (NumPy arrays drawn once, so both sides compute
 on the same numbers), and ``step()``, the timed unit, which returns the step's loss as a float.
-The architectures are the contract; keep them exactly as BENCHMARKS.md writes them.
+The architectures are the contract; keep them exactly as benchmarks/README.md writes them.
 """
 from __future__ import annotations
 

@@ -355,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the restoration and of the damaged input). Tasks: "
                         + "; ".join(f"{k}: {v}" for k, v in TASKS.items()) + ".")
     rs.add_argument("--task", choices=list(TASKS), required=True, help="what to restore")
-    rs.add_argument("--mask", default=None, help=f"inpaint/complete: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
-                                                 f"(black = missing); default center (inpaint), bottom (complete)")
+    rs.add_argument("--mask", default=None, help=f"inpaint: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
+                                                 f"(black = missing); default center. complete: bottom (the default) "
+                                                 f"or a PNG whose known pixels come first in raster order")
     rs.add_argument("--fraction", type=float, default=0.5, help="--mask random: fraction of pixels missing")
     rs.add_argument("--noise-std", type=float, default=0.3, help="denoise: standard deviation of the noise")
     rs.add_argument("--resample", type=_positive_int, default=1,

@@ -103,7 +103,24 @@ def test_completion_with_one_mask_per_image_keeps_each_images_given_pixels():
     model = small_pixelcnn()
     rng = np.random.default_rng(6)
     given = (rng.uniform(size=(4, 6, 6)) > 0.5).astype(np.float32)
-    known = rng.uniform(size=(4, 6, 6)) > 0.5
+    # each image gives a different number of its first pixels in raster order, some ending mid-row
+    known = np.arange(36).reshape(6, 6) < np.array([0, 7, 20, 33])[:, None, None]
     completed = model.sample(4, np.random.default_rng(7), shape=(6, 6), known=given, known_mask=known)[:, 0]
     np.testing.assert_array_equal(completed[known], given[known])
     assert set(np.unique(completed[~known])) <= {0.0, 1.0}
+
+
+@both_models
+def test_completion_refuses_a_known_pixel_after_an_unknown_one(small_model):
+    # the conditional of a drawn pixel sees only earlier pixels, so it could not respect a later known one
+    model = small_model()
+    given = np.zeros((2, 6, 6), np.float32)
+    hole = np.ones((6, 6), bool)
+    hole[2:4, 2:4] = False
+    with pytest.raises(ValueError, match=r"raster order.*in image 0 the known pixel \(row 2, column 4\) comes after "
+                                         r"the unknown pixel \(row 2, column 2\)"):
+        model.sample(2, np.random.default_rng(0), shape=(6, 6), known=given, known_mask=hole)
+    one_bad_image = np.arange(36).reshape(6, 6) < np.array([[[10]], [[20]]])
+    one_bad_image[1, 5, 5] = True  # the last pixel given, after unknown ones
+    with pytest.raises(ValueError, match=r"in image 1 the known pixel \(row 5, column 5\)"):
+        model.sample(2, np.random.default_rng(0), shape=(6, 6), known=given, known_mask=one_bad_image)

@@ -97,3 +97,12 @@ def test_gated_variant_trains_and_evaluates(data_dir, tmp_path):  # noqa: F811
     assert config["gated"] and type(model).__name__ == "GatedPixelCNN"
     assert run("evaluate", out, "--n-samples", "0").returncode == 0
     assert json.load(open(os.path.join(out, "metrics.json")))["nll_exact"] > 0
+
+
+@pytest.mark.parametrize("mask", ["center", "random"])
+def test_complete_refuses_a_mask_with_known_pixels_after_missing_ones(pixelcnn_run, tmp_path, mask):
+    figure = str(tmp_path / "refused.png")
+    r = run("restore", pixelcnn_run, "--task", "complete", "--mask", mask, "--n", "2", "--output", figure)
+    assert r.returncode == 2
+    assert len(r.stderr.splitlines()) == 1 and "known pixels to come first in raster order" in r.stderr, r.stderr
+    assert not os.path.exists(figure)

@@ -59,12 +59,14 @@ class RasterBernoulli(nn.Module):
         With ``known`` images and a ``known_mask`` (True where a pixel is given; one (H, W) mask
         for all images or one per image, (n, H, W)), the given pixels are kept and only the
         others are drawn, each conditioned on everything before it (completion: e.g. the top
-        half given, the bottom half sampled). ``progress`` shows a tqdm bar (None: only on a terminal).
+        half given, the bottom half sampled). The given pixels must come first in raster order
+        (see ``check_known_pixels_come_first``). ``progress`` shows a tqdm bar (None: only on a terminal).
         """
         images = np.zeros((n, 1, *shape), np.float32)
         if known is not None:
             images[:] = np.asarray(known, np.float32).reshape(n, 1, *shape)
         mask = np.broadcast_to(np.zeros(shape, bool) if known_mask is None else np.asarray(known_mask, bool), (n, *shape))
+        check_known_pixels_come_first(mask)
         was_training = self.training
         self.eval()
         with no_grad():
@@ -81,6 +83,24 @@ class RasterBernoulli(nn.Module):
         return images
 
 
+def check_known_pixels_come_first(known_mask: np.ndarray) -> None:
+    """Raise a ValueError unless, in each mask (n, H, W), no known pixel follows an unknown one in raster order.
+
+    A pixel's conditional sees only the pixels before it, so a drawn pixel could not take a known
+    pixel after it into account: the completion would not be a draw given all the known pixels.
+    """
+    flat = known_mask.reshape(len(known_mask), -1)
+    known_after_unknown = flat[:, 1:] & ~flat[:, :-1]
+    if known_after_unknown.any():
+        image, position = np.argwhere(known_after_unknown)[0]
+        width = known_mask.shape[2]
+        first_unknown = np.argmin(flat[image])
+        raise ValueError(
+            f"PixelCNN completion needs the known pixels to come first in raster order (row by row, left to "
+            f"right), as the model cannot condition on later pixels: in image {image} the known pixel "
+            f"(row {(position + 1) // width}, column {(position + 1) % width}) comes after the unknown pixel "
+            f"(row {first_unknown // width}, column {first_unknown % width}); give the first rows "
+            f"(and the left part of the next one), e.g. the top half")
 
 
 class PixelCNN(RasterBernoulli):

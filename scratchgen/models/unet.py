@@ -2,7 +2,7 @@
 
 Both map a noisy image x_t (N, 1, 28, 28) and its timesteps t (N,) to a prediction of the noise
 that was added, eps_theta(x_t, t), of the same shape as x_t (Ho et al. 2020, section 3.2).
-The UNet follows the ``ddpm_unet`` layout of BENCHMARKS.md, with configurable widths.
+The UNet follows the ``ddpm_unet`` layout of benchmarks/README.md, with configurable widths.
 """
 from __future__ import annotations
 

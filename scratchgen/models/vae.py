@@ -71,7 +71,7 @@ def mlp_decoder(latent: int, hidden: int, image_shape) -> nn.Module:
 
 
 def conv_encoder(out: int) -> nn.Module:
-    """The ``vae_conv`` encoder of BENCHMARKS.md: 1x28x28 -> 32x14x14 -> 64x7x7 -> out."""
+    """The ``vae_conv`` encoder of benchmarks/README.md: 1x28x28 -> 32x14x14 -> 64x7x7 -> out."""
     return nn.Sequential(nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),
                          nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
                          nn.Flatten(), nn.Linear(64 * 7 * 7, out))
@@ -86,8 +86,8 @@ def conv_decoder(latent: int) -> nn.Module:
 class VAE(nn.Module):
     """VAE with a diagonal-Gaussian encoder and a Bernoulli or Gaussian decoder.
 
-    ``arch="mlp"`` is BENCHMARKS.md's ``vae_mlp`` (784-400-(20+20), 20-400-784) with the
-    defaults; ``arch="conv"`` is ``vae_conv`` (use ``latent=16``). ``generator`` feeds the noise
+    ``arch="mlp"`` is the ``vae_mlp`` layout of benchmarks/README.md (784-400-(20+20), 20-400-784)
+    with the defaults; ``arch="conv"`` is ``vae_conv`` (use ``latent=16``). ``generator`` feeds the noise
     eps of the reparameterization; the trainer saves and restores its state.
     """
 

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from ..evaluation.metrics import psnr, ssim
+from ..models.pixelcnn import check_known_pixels_come_first
 
 MASK_PATTERNS = {
     "center": "a centered 14x14 hole",
@@ -20,7 +21,8 @@ MASK_PATTERNS = {
 }
 TASKS = {
     "inpaint": "fill the missing pixels of a mask",
-    "complete": "sample the missing pixels of a mask pixel by pixel (PixelCNN); default mask: bottom",
+    "complete": "sample the missing pixels of a mask pixel by pixel (PixelCNN); default mask: bottom, and the "
+                "known pixels must come first in raster order",
     "denoise": "remove Gaussian noise of standard deviation --noise-std",
     "superres": "2x super-resolution of a 14x14 average-pooled image",
 }
@@ -70,6 +72,8 @@ def damage(task: str, clean: np.ndarray, rng: np.random.Generator, *, mask: str 
     """(damaged images as the model receives them, known-pixel mask or None, damaged images to show)."""
     if task in ("inpaint", "complete"):
         known = known_pixels(mask or ("bottom" if task == "complete" else "center"), len(clean), rng, fraction)
+        if task == "complete":
+            check_known_pixels_come_first(known)  # at once, not only when the model starts sampling
         return np.where(known, clean, 0).astype(np.float32), known, np.where(known, clean, 0.5).astype(np.float32)
     if task == "denoise":
         noisy = (clean + noise_std * rng.standard_normal(clean.shape)).astype(np.float32)

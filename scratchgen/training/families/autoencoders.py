@@ -24,7 +24,7 @@ def _classes(text):
 
 def _shared_arguments(p, latent_default):
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp",
-                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way (BENCHMARKS.md vae_conv)")
+                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way (the vae_conv benchmark, benchmarks/README.md)")
     p.add_argument("--latent", type=int, default=latent_default, help="size of the code")
     p.add_argument("--hidden", type=int, default=400, help="hidden width of the mlp encoder and decoder")
     p.add_argument("--binarize", choices=["auto", "bernoulli", "threshold", "none"], default="auto",

@@ -40,7 +40,7 @@ def _widths(text):
 
 def _arguments(p):
     p.add_argument("--net", choices=["unet", "mlp"], default="unet",
-                   help="noise network: the ddpm_unet UNet of BENCHMARKS.md, or a two-hidden-layer MLP (quickest)")
+                   help="noise network: the ddpm_unet UNet of benchmarks/README.md, or a two-hidden-layer MLP (quickest)")
     p.add_argument("--widths", type=_widths, default=None,
                    help="unet: channels at 28x28 and at 14x14/7x7, multiples of 8 (default 32,64); "
                         "mlp: the hidden width (default 512)")
