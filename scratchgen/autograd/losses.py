@@ -38,8 +38,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
     Written with softplus, which never exponentiates a positive number, instead of taking the
     log of clipped probabilities (which loses precision and kills gradients when s(x) saturates).
     """
-    logits = as_tensor(logits)
-    targets = ops.operand_like(targets, logits)
+    logits, targets = ops.operands(logits, targets)
     _check_same_shape("binary_cross_entropy_with_logits", logits, targets)
     return _reduce(ops.softplus(logits) - logits * targets, reduction, "binary_cross_entropy_with_logits")
 
@@ -47,8 +46,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
 @register_op
 def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     """(prediction - target)^2."""
-    prediction = as_tensor(prediction)
-    target = ops.operand_like(target, prediction)
+    prediction, target = ops.operands(prediction, target)
     _check_same_shape("mse_loss", prediction, target)
     diff = prediction - target
     return _reduce(diff * diff, reduction, "mse_loss")
@@ -60,9 +58,7 @@ def gaussian_nll_loss(x, mean, logvar, reduction: str = "mean") -> Tensor:
 
     The constant log(2 pi) is kept so that sums over pixels are true negative log-likelihoods.
     """
-    mean = as_tensor(mean)
-    x = ops.operand_like(x, mean)
-    logvar = ops.operand_like(logvar, mean)
+    x, mean, logvar = ops.operands(x, mean, logvar)
     _check_same_shape("gaussian_nll_loss", mean, x)
     diff = x - mean
     nll = 0.5 * (math.log(2 * math.pi) + logvar + diff * diff * ops.exp(-logvar))
@@ -76,8 +72,7 @@ def kl_normal_standard(mean, logvar, reduction: str = "mean") -> Tensor:
     Closed form: -0.5 sum_j (1 + logvar_j - mean_j^2 - exp(logvar_j)). With reduction "none"
     it returns one value per sample; "mean" and "sum" reduce over the samples.
     """
-    mean = as_tensor(mean)
-    logvar = ops.operand_like(logvar, mean)
+    mean, logvar = ops.operands(mean, logvar)
     if mean.shape != logvar.shape:
         raise ValueError(f"kl_normal_standard: mean shape {mean.shape} and logvar shape {logvar.shape} differ")
     per_sample = -0.5 * ops.sum(1 + logvar - mean * mean - ops.exp(logvar), axis=-1)

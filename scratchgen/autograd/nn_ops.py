@@ -2,10 +2,13 @@
 
 The heavy loops live in ``scratchgen.kernels`` (Numba kernels, each with a NumPy twin); these
 ops validate their arguments, call the kernels for the forward pass, and right below it state
-the derivative and call the kernels for the backward pass. Affine parts of the normalizations,
-``linear``, ``dropout`` and ``embedding`` are composed from the primitive ops of ``ops.py``.
+the derivative and call the kernels for the backward pass. ``linear`` is one GEMM with its bias
+added in place; the affine parts of batch and layer norm, ``dropout`` and ``embedding`` are
+composed from the primitive ops of ``ops.py``, while group norm's fused kernels apply its affine
+part and return its gradients themselves.
 
-Signatures follow ``torch.nn.functional``.
+Signatures follow ``torch.nn.functional``. Inputs of several dtypes follow the rule of
+``ops.operands``: the kernels run in the widest dtype, and constants take that dtype.
 """
 from __future__ import annotations
 
@@ -57,24 +60,22 @@ def _check_conv_weight(op: str, x: Tensor, weight: Tensor, bias, groups: int, tr
 
 
 def _conv_arguments(op, x, weight, bias, groups, stride, padding, dilation, transposed):
-    """Tensors and validated (height, width) pairs for a convolution op, shapes checked."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
+    """Tensors of one dtype and validated (height, width) pairs for a convolution op, shapes checked."""
+    x, weight, bias = ops.operands(x, weight, bias)
     _check_conv_weight(op, x, weight, bias, groups, transposed)
     return (x, weight, bias, as_pair(stride, "stride", op, 1), as_pair(padding, "padding", op, 0),
             as_pair(dilation, "dilation", op, 1))
 
 
 def _with_bias(inputs: tuple, bias) -> tuple:
-    return inputs if bias is None else (*inputs, as_tensor(bias))
+    return inputs if bias is None else (*inputs, bias)
 
 
 # ------------------------------------------------------------------------- dense
 @register_op
 def linear(x, weight, bias=None) -> Tensor:
     """x @ weight^T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    bias = None if bias is None else ops.operand_like(bias, x)
+    x, weight, bias = ops.operands(x, weight, bias)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: weight of shape {weight.shape} expects input (..., {weight.shape[-1]}), got {x.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):
@@ -154,7 +155,7 @@ def mask_for_masked_conv(kernel_size, in_channels: int, out_channels: int, mask_
 @register_op
 def masked_conv2d(x, weight, bias=None, mask_type: str = "B", stride=1, padding=0, dilation=1) -> Tensor:
     """conv2d with PixelCNN's causal mask applied to the weight (see ``mask_for_masked_conv``)."""
-    weight = as_tensor(weight)
+    x, weight, bias = ops.operands(x, weight, bias)
     if weight.ndim != 4:
         raise ValueError(f"masked_conv2d: weight must have 4 dimensions, got shape {weight.shape}")
     mask = mask_for_masked_conv(weight.shape[2:], weight.shape[1], weight.shape[0], mask_type)
@@ -277,9 +278,9 @@ def _standardize(x: Tensor, shape3: tuple, eps: float, mean=None, var=None):
 
 
 def _affine(xhat: Tensor, weight, bias, shape) -> Tensor:
-    """xhat * weight + bias with the per-feature parameters reshaped to broadcast."""
-    y = xhat if weight is None else xhat * ops.reshape(as_tensor(weight), shape)
-    return y if bias is None else y + ops.reshape(as_tensor(bias), shape)
+    """xhat * weight + bias (tensors or None) with the per-feature parameters reshaped to broadcast."""
+    y = xhat if weight is None else xhat * ops.reshape(weight, shape)
+    return y if bias is None else y + ops.reshape(bias, shape)
 
 
 def _check_param_shape(op: str, name: str, value, shape: tuple) -> None:
@@ -296,7 +297,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     running = (1 - momentum) running + momentum batch (the running variance is the unbiased
     one, as in PyTorch). Evaluation uses the running statistics.
     """
-    x = as_tensor(x)
+    x, weight, bias = ops.operands(x, weight, bias)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {x.shape}")
     channels = x.shape[1]
@@ -325,7 +326,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
 @register_op
 def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize each group of channels of each sample (over the group's channels and pixels)."""
-    x = as_tensor(x)
+    x, weight, bias = ops.operands(x, weight, bias)
     if x.ndim < 2:
         raise ValueError(f"group_norm: expected input (N, C, ...), got shape {x.shape}")
     n, channels = x.shape[:2]
@@ -335,8 +336,8 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) ->
     _check_param_shape("group_norm", "bias", bias, (channels,))
     # One fused kernel normalizes and applies the affine transform; missing ones act as w = 1, b = 0.
     x4 = x.data.reshape(n, num_groups, channels // num_groups, -1)
-    weight_data = np.ones(channels, x.dtype) if weight is None else as_tensor(weight).data
-    bias_data = np.zeros(channels, x.dtype) if bias is None else as_tensor(bias).data
+    weight_data = np.ones(channels, x.dtype) if weight is None else weight.data
+    bias_data = np.zeros(channels, x.dtype) if bias is None else bias.data
     y4, mean, rstd = kernels.group_norm_forward(x4, weight_data, bias_data, eps)
 
     def backward(g):
@@ -344,14 +345,14 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) ->
         dx4, dweight, dbias = kernels.group_norm_backward(g.reshape(x4.shape), x4, mean, rstd, weight_data)
         return (dx4.reshape(x.shape),) + (() if weight is None else (dweight,)) + (() if bias is None else (dbias,))
 
-    parents = (x,) + tuple(as_tensor(p) for p in (weight, bias) if p is not None)
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
     return Tensor.from_op(y4.reshape(x.shape), parents, backward, "group_norm")
 
 
 @register_op
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing ``normalized_shape`` axes of each sample."""
-    x = as_tensor(x)
+    x, weight, bias = ops.operands(x, weight, bias)
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape or len(normalized_shape) > x.ndim:
         raise ValueError(f"layer_norm: expected input (..., {', '.join(map(str, normalized_shape))}), got {x.shape}")

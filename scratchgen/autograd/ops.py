@@ -10,6 +10,9 @@ The pattern of every op:
 Gradients may be returned in the broadcast shape of the output; the engine sums them back to
 each input's shape (``tensor.unbroadcast``). Inputs that are not tensors (exponents, axes,
 masks, indices) are constants and get no gradient.
+
+dtypes: an op computes in the widest float dtype of its tensor inputs (float32 with float64 gives
+float64) and a constant takes that dtype; ``operands`` is the one place that applies this rule.
 """
 from __future__ import annotations
 
@@ -19,10 +22,22 @@ import numbers
 import numpy as np
 
 from .. import kernels
-from .tensor import OPS, Tensor, as_tensor, register_op
+from .tensor import OPS, Tensor, as_tensor, check_float_dtype, register_op
 
 
 # ------------------------------------------------------------------------- helpers
+def cast(x: Tensor, dtype) -> Tensor:
+    """``x`` in ``dtype`` (``x`` itself if it already is), differentiably, like ``torch.Tensor.to``."""
+    if x.dtype == dtype:
+        return x
+    dtype = check_float_dtype(dtype)
+
+    def backward(g):
+        return (g,)  # dx/dx = 1; the engine casts g back to x's dtype
+
+    return Tensor.from_op(x.data.astype(dtype), (x,), backward, "cast")
+
+
 def operand_like(value, partner: Tensor) -> Tensor:
     """``value`` as a tensor: unchanged if it is one, else a constant in ``partner``'s dtype.
 
@@ -37,14 +52,27 @@ def operand_like(value, partner: Tensor) -> Tensor:
     return Tensor(array.astype(partner.dtype, copy=False), dtype=partner.dtype)
 
 
+def operands(*values) -> tuple:
+    """The inputs of an op as tensors of one dtype: the widest float dtype among the tensors.
+
+    Narrower tensors are cast (their gradients come back in their own dtype); values that are
+    not tensors (numbers, arrays, masks, targets) become constants in that dtype. If no value is
+    a tensor, each becomes one by the creation rule (``Tensor(value)``) first. None stays None
+    (an absent bias).
+    """
+    if not any(isinstance(v, Tensor) for v in values):
+        values = tuple(None if v is None else as_tensor(v) for v in values)
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    if not tensors:
+        return values
+    widest = builtins.max(tensors, key=lambda t: t.dtype.itemsize)
+    return tuple(v if v is None else cast(v, widest.dtype) if isinstance(v, Tensor) else operand_like(v, widest)
+                 for v in values)
+
+
 def _operands(name: str, a, b) -> tuple[Tensor, Tensor]:
-    """Both operands of a binary op as tensors, checking that their shapes broadcast."""
-    if isinstance(a, Tensor):
-        b = operand_like(b, a)
-    elif isinstance(b, Tensor):
-        a = operand_like(a, b)
-    else:
-        a, b = as_tensor(a), as_tensor(b)
+    """Both operands of a binary op as tensors of one dtype, checking that their shapes broadcast."""
+    a, b = operands(a, b)
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -147,6 +175,7 @@ def pow(x, exponent: float) -> Tensor:
     x = as_tensor(x)
     if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
         raise TypeError("pow: the exponent must be a Python number; for x**y with a tensor y use exp(y * log(x))")
+    exponent = float(exponent)  # a NumPy float64 exponent would turn float32 x into float64
     y = x.data ** exponent
 
     def backward(g):
@@ -158,7 +187,7 @@ def pow(x, exponent: float) -> Tensor:
 @register_op
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast."""
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: scalars are not allowed (shapes {a.shape} and {b.shape}); use mul")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
@@ -329,7 +358,8 @@ def clip(x, min=None, max=None) -> Tensor:
     def backward(g):
         return (g * inside,)  # d clip(x)/dx = 1 inside [min, max], 0 outside
 
-    return Tensor.from_op(np.clip(x.data, min, max), (x,), backward, "clip")
+    # NumPy float64 bounds would turn float32 x into float64
+    return Tensor.from_op(np.clip(x.data, min, max).astype(x.dtype, copy=False), (x,), backward, "clip")
 
 
 def _tie_split(first_wins: np.ndarray, tie: np.ndarray) -> np.ndarray:
@@ -546,7 +576,7 @@ def getitem(x, index) -> Tensor:
 
 @register_op
 def concatenate(tensors, axis: int = 0) -> Tensor:
-    tensors = [as_tensor(t) for t in tensors]
+    tensors = operands(*tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
     try:
@@ -564,7 +594,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 
 @register_op
 def stack(tensors, axis: int = 0) -> Tensor:
-    tensors = [as_tensor(t) for t in tensors]
+    tensors = operands(*tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
     if len({t.shape for t in tensors}) != 1:
@@ -635,6 +665,8 @@ Tensor.__getitem__ = getitem
 for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "clip", "sum", "mean", "var", "max",
               "logsumexp", "softmax", "log_softmax", "reshape", "permute", "transpose", "flatten", "pad"):
     setattr(Tensor, _name, globals()[_name])
+Tensor.float = lambda self: cast(self, np.float32)  # differentiable, like torch.Tensor.float
+Tensor.double = lambda self: cast(self, np.float64)
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
 
 

@@ -7,8 +7,11 @@ records its output as a node of the computation graph: the input tensors (``pare
 
 Every op is written the same way (see ``ops.py``): compute the output with NumPy, write the
 closure right below it, and hand both to ``Tensor.from_op``. Ops may return gradients in the
-*broadcast* shape of their output; the engine reduces them to each input's shape in exactly one
-place, ``unbroadcast``, so no op repeats that logic.
+*broadcast* shape and the dtype of their output; the engine reduces them to each input's shape
+(``unbroadcast``) and casts them to each input's dtype, so the ops of ``ops.py`` never repeat that
+logic. For speed, ``linear``, ``conv2d``/``conv_transpose2d`` and ``group_norm`` of ``nn_ops.py``
+reduce their own bias gradients: they add the bias in place rather than through an ``add`` node,
+and sum the output gradient over the batch and spatial axes (docs/autograd.md).
 """
 from __future__ import annotations
 
@@ -52,39 +55,47 @@ def is_grad_enabled() -> bool:
     return _GradMode.enabled
 
 
-def _check_float_dtype(dtype) -> np.dtype:
+def check_float_dtype(dtype) -> np.dtype:
     dtype = np.dtype(dtype)
     if dtype not in ACCEPTED_DTYPES:
         raise TypeError(
             f"scratchgen tensors hold float32 or float64, not {dtype}; "
-            "pass dtype=np.float32 (the default) or dtype=np.float64"
+            "pass dtype=np.float32 or dtype=np.float64"
         )
     return dtype
 
 
 def _to_array(data, dtype) -> np.ndarray:
-    """Convert user data to a float array, refusing arrays whose values are not real floats."""
+    """User data as a float array in ``dtype``, or, when it is None, in the dtype the data implies.
+
+    A float NumPy array or scalar keeps its precision (float16 is widened, exactly, to float32:
+    the kernels compute in float32 or float64 only). Python numbers and nested lists carry no
+    NumPy dtype of their own, so they become float32, as in ``torch.tensor``; ints and bools are
+    welcome there. NumPy arrays of ints or bools are refused: their scale is the caller's call.
+    """
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
         if not np.issubdtype(data.dtype, np.floating):
             raise TypeError(
                 f"cannot make a tensor from an array of dtype {data.dtype}: scratchgen tensors "
                 "hold float32 or float64 values; convert first, e.g. array.astype(np.float32)"
             )
+        if dtype is None:
+            dtype = DEFAULT_DTYPE if data.dtype == np.float16 else check_float_dtype(data.dtype)
         return np.asarray(data, dtype=dtype)
-    # Python numbers and nested lists carry no NumPy dtype of their own, so ints are welcome.
     array = np.asarray(data)
-    if array.dtype.kind not in "iuf":
+    if array.dtype.kind not in "biuf":
         raise TypeError(
             f"cannot make a tensor from {type(data).__name__} with dtype {array.dtype}: "
             "scratchgen tensors hold float32 or float64 numbers"
         )
-    return array.astype(dtype)
+    return array.astype(DEFAULT_DTYPE if dtype is None else dtype)
 
 
 class Tensor:
-    """An n-dimensional float array that can record how it was computed.
+    """An n-dimensional float32 or float64 array that can record how it was computed.
 
-    ``Tensor(data)`` is float32; ask for float64 with ``dtype=np.float64`` (gradient checks do).
+    ``Tensor(data)`` keeps the dtype of a float32 or float64 NumPy array (or of a Tensor) and
+    makes Python numbers and lists float32; ``dtype=`` overrides both.
     """
 
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__, not NumPy
@@ -92,7 +103,7 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        dtype = _check_float_dtype(DEFAULT_DTYPE if dtype is None else dtype)
+        dtype = None if dtype is None else check_float_dtype(dtype)
         self.data: np.ndarray = _to_array(data, dtype)
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
@@ -157,12 +168,6 @@ class Tensor:
         """The same values, cut from the graph (shares memory, like PyTorch)."""
         return Tensor.from_op(self.data, (), None, "detach")
 
-    def float(self) -> "Tensor":
-        return Tensor(self.data, requires_grad=self.requires_grad and self.is_leaf, dtype=np.float32)
-
-    def double(self) -> "Tensor":
-        return Tensor(self.data, requires_grad=self.requires_grad and self.is_leaf, dtype=np.float64)
-
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if not self.is_leaf:
             raise RuntimeError("requires_grad_ can only be set on leaf tensors; call detach() first")
@@ -213,7 +218,9 @@ class Tensor:
             for parent, parent_grad in zip(node._parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                parent_grad = unbroadcast(parent_grad, parent.shape)
+                # Every node receives its gradient in its own dtype, so a float32 branch of a
+                # graph that a float64 op consumed keeps computing its backward pass in float32.
+                parent_grad = unbroadcast(parent_grad, parent.shape).astype(parent.dtype, copy=False)
                 key = id(parent)
                 pending[key] = pending[key] + parent_grad if key in pending else parent_grad
 
@@ -221,7 +228,7 @@ class Tensor:
         # A copy, because ops may hand the same array to several inputs and optimizers
         # modify .grad in place; C order, because gradients of transposed weights arrive as
         # transposed views and the optimizers' kernels read contiguous arrays.
-        grad = np.array(grad, dtype=self.dtype, order="C")
+        grad = np.array(grad, order="C")
         self.grad = grad if self.grad is None else self.grad + grad
 
     # Operators and methods are attached in ops.py, next to the ops they call.
@@ -262,12 +269,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def as_tensor(value, dtype=None) -> Tensor:
-    """Return ``value`` as a Tensor (unchanged if it already is one)."""
+    """Return ``value`` as a Tensor (unchanged if it already is one, else as ``Tensor(value, dtype=dtype)``)."""
     if isinstance(value, Tensor):
         return value
     return Tensor(value, dtype=dtype)
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Create a tensor (float32 unless ``dtype=np.float64``), like ``torch.tensor``."""
+    """Create a tensor, like ``torch.tensor``: float NumPy data keeps its dtype, Python data is float32."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)

@@ -106,8 +106,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int("Linear", "in_features", in_features)
         self.out_features = positive_int("Linear", "out_features", out_features)
-        self.weight = Parameter(np.zeros((out_features, in_features)))
-        self.register_parameter("bias", Parameter(np.zeros(out_features)) if bias else None)
+        self.weight = Parameter(np.zeros((out_features, in_features), np.float32))
+        self.register_parameter("bias", Parameter(np.zeros(out_features, np.float32)) if bias else None)
         _reset_dense(self.weight, self.bias, generator)
 
     def forward(self, x) -> Tensor:
@@ -125,7 +125,7 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("Embedding", "embedding_dim", embedding_dim)
-        self.weight = Parameter(np.zeros((num_embeddings, embedding_dim)))
+        self.weight = Parameter(np.zeros((num_embeddings, embedding_dim), np.float32))
         init.normal_(self.weight, generator=generator)
 
     def forward(self, indices) -> Tensor:
@@ -163,8 +163,8 @@ class _ConvNd(Module):
             weight_shape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
             weight_shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(np.zeros(weight_shape))
-        self.register_parameter("bias", Parameter(np.zeros(out_channels)) if bias else None)
+        self.weight = Parameter(np.zeros(weight_shape, np.float32))
+        self.register_parameter("bias", Parameter(np.zeros(out_channels, np.float32)) if bias else None)
         _reset_dense(self.weight, self.bias, generator)
 
     def _checked(self, x) -> Tensor:
@@ -264,8 +264,8 @@ class _BatchNorm(Module):
         self.eps, self.momentum = float(eps), momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         if affine:
-            self.weight = Parameter(np.ones(num_features))
-            self.bias = Parameter(np.zeros(num_features))
+            self.weight = Parameter(np.ones(num_features, np.float32))
+            self.bias = Parameter(np.zeros(num_features, np.float32))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -320,8 +320,8 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.eps, self.affine = float(eps), bool(affine)
         if affine:
-            self.weight = Parameter(np.ones(num_channels))
-            self.bias = Parameter(np.zeros(num_channels))
+            self.weight = Parameter(np.ones(num_channels, np.float32))
+            self.bias = Parameter(np.zeros(num_channels, np.float32))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -343,8 +343,8 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(positive_int("LayerNorm", "normalized_shape", size) for size in shape)
         self.eps, self.elementwise_affine = float(eps), bool(elementwise_affine)
         if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape))
-            self.bias = Parameter(np.zeros(self.normalized_shape))
+            self.weight = Parameter(np.ones(self.normalized_shape, np.float32))
+            self.bias = Parameter(np.zeros(self.normalized_shape, np.float32))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)

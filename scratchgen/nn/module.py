@@ -24,7 +24,7 @@ from .serialization import IncompatibleKeys, check_state_dict
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module registers as trainable; requires a gradient, float32 by default."""
+    """A Tensor that a Module registers as trainable: requires a gradient, dtype as for any Tensor."""
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
