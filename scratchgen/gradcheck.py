@@ -13,11 +13,15 @@ whatever the backward pass computes.
 - ``gradcheck_module`` is the projection check of a Module with respect to its inputs *and* all
   of its parameters at once.
 
-A check in which every analytic and numerical gradient is ~0 raises instead of passing.
+An input whose analytic and numerical gradients are both ~0 makes a check raise instead of pass,
+because the check then proves nothing about that input's backward rule, unless the caller lists it
+in ``expect_zero``: ``gradcheck(fn, [a, b], expect_zero=[1])`` states that b's gradient is zero
+(b is the branch a ``where`` never picks, say), and the check then also fails if it is not.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import numbers
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -84,13 +88,45 @@ def _float64_leaves(inputs: Sequence) -> list[Tensor]:
                    dtype=np.float64) for x in inputs]
 
 
-def _fail_if_vacuous(gradients: list[np.ndarray], floor: float = 1e-9) -> None:
-    largest = max([np.max(np.abs(g), initial=0.0) for g in gradients])
-    if largest <= floor:
-        raise GradcheckError(
-            "vacuous gradient check: analytic and numerical gradients are both ~0 "
-            f"(largest magnitude {largest:.2e}); choose inputs at which the function depends on them"
-        )
+# Gradients at most this large count as zero for the vacuity guard.
+_ZERO = 1e-9
+
+
+def _largest(array) -> float:
+    return float(np.max(np.abs(array), initial=0.0))
+
+
+def _input_names(count: int) -> list[str]:
+    return [f"input {k}" for k in range(count)]
+
+
+def _names_expected_zero(expect_zero: Collection, names: list[str]) -> set[str]:
+    """``expect_zero`` (input positions; for modules also parameter names) as leaf names."""
+    declared = {f"input {item}" if isinstance(item, numbers.Integral) else item for item in expect_zero}
+    unknown = sorted(declared - set(names))
+    if unknown:
+        raise ValueError(f"expect_zero names no checked input or parameter: {unknown} (known: {names})")
+    return declared
+
+
+def _check_zero_gradients(names: list[str], analytic: list[float], numeric: list[float],
+                          expected_zero: set[str]) -> None:
+    """Raise for a leaf whose gradient is ~0 unless expected, and for an expected one that is not.
+
+    ``analytic`` and ``numeric`` hold each leaf's largest gradient magnitude (for projections, of
+    its own directional derivative).
+    """
+    for name, largest_analytic, largest_numeric in zip(names, analytic, numeric):
+        vanishes = max(largest_analytic, largest_numeric) <= _ZERO
+        if name in expected_zero and not vanishes:
+            raise GradcheckError(
+                f"{name} was declared to have zero gradient (expect_zero), but its analytic gradient reaches "
+                f"{largest_analytic:.2e} and its numerical gradient {largest_numeric:.2e}")
+        if vanishes and name not in expected_zero:
+            raise GradcheckError(
+                f"vacuous gradient check: the analytic and numerical gradients of {name} are both ~0 (at most "
+                f"{max(largest_analytic, largest_numeric):.2e}), so the check proves nothing about it; choose values "
+                "at which the function depends on it, or list it in expect_zero if a zero gradient is the point")
 
 
 def _too_far(analytic: float | np.ndarray, numeric, scale: float, atol: float, rtol: float):
@@ -98,13 +134,16 @@ def _too_far(analytic: float | np.ndarray, numeric, scale: float, atol: float, r
 
 
 def gradcheck(fn: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float = 1e-7,
-              rtol: float = 1e-5, seed: int = 0) -> bool:
+              rtol: float = 1e-5, seed: int = 0, expect_zero: Collection[int] = ()) -> bool:
     """Compare every element of the gradient of ``fn`` at ``inputs`` with central differences.
 
     ``fn`` maps tensors (one per input array) to a tensor or a sequence of tensors. Inputs are
-    evaluated in float64. Raises ``GradcheckError`` naming the worst element on disagreement.
+    evaluated in float64. Raises ``GradcheckError`` naming the worst element on disagreement, and
+    for an input whose gradient is ~0 unless its position is in ``expect_zero``.
     """
     leaves = _float64_leaves(inputs)
+    names = _input_names(len(leaves))
+    expected_zero = _names_expected_zero(expect_zero, names)
     problem = _Problem(lambda: fn(*leaves), leaves, seed)
     analytic = problem.analytic()
     numeric = []
@@ -115,7 +154,6 @@ def gradcheck(fn: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float 
                 leaf.data[i] += sign * eps
             grad[i] = problem.central_difference(shift, eps)
         numeric.append(grad)
-    _fail_if_vacuous(analytic + numeric)
     scale = max([1.0] + [np.max(np.abs(n), initial=0.0) for n in numeric])
     for k, (a, n) in enumerate(zip(analytic, numeric)):
         excess = _too_far(a, n, scale, atol, rtol)
@@ -125,11 +163,12 @@ def gradcheck(fn: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float 
                 f"gradient of input {k} (shape {a.shape}) disagrees with finite differences at {worst}: "
                 f"analytic {a[worst]:.8g}, numerical {n[worst]:.8g}"
             )
+    _check_zero_gradients(names, [_largest(a) for a in analytic], [_largest(n) for n in numeric], expected_zero)
     return True
 
 
 def _projection_check(problem: _Problem, names: list[str], directions: int, eps: float, atol: float,
-                      rtol: float) -> bool:
+                      rtol: float, expected_zero: set[str]) -> bool:
     analytic = problem.analytic()
     results = []
     for _ in range(directions):
@@ -141,43 +180,65 @@ def _projection_check(problem: _Problem, names: list[str], directions: int, eps:
 
         predicted = float(np.sum([np.sum(g * vk) for g, vk in zip(analytic, v)]))
         results.append((predicted, problem.central_difference(shift, eps), v))
-    _fail_if_vacuous(analytic + [np.array([measured for _, measured, _ in results])])
     for d, (predicted, measured, v) in enumerate(results):
         if _too_far(predicted, measured, max(1.0, abs(measured)), atol, rtol) > 0:
             raise GradcheckError(
                 f"directional derivative {d} disagrees: analytic <grad, v> = {predicted:.10g}, "
                 f"finite difference = {measured:.10g}; wrong: {', '.join(_culprits(problem, analytic, v, names, eps, atol, rtol))}"
             )
+    # The directional derivatives above mix all leaves, so a leaf whose analytic gradient is ~0, or
+    # is declared zero, is moved alone to measure its own; a leaf with a clearly non-zero analytic
+    # gradient cannot be vacuous (and was compared above), so it needs no such measurement.
+    analytic_sizes = [_largest(g) for g in analytic]
+    numeric_sizes = [
+        abs(_leaf_derivative(problem, k, problem.rng.standard_normal(problem.leaves[k].shape), eps))
+        if analytic_sizes[k] <= _ZERO or name in expected_zero else np.inf
+        for k, name in enumerate(names)
+    ]
+    _check_zero_gradients(names, analytic_sizes, numeric_sizes, expected_zero)
     return True
+
+
+def _leaf_derivative(problem: _Problem, k: int, direction: np.ndarray, eps: float) -> float:
+    """The central-difference derivative of f along ``direction`` moving leaf ``k`` alone."""
+    leaf = problem.leaves[k]
+
+    def shift(sign):
+        leaf.data += sign * eps * direction
+
+    return problem.central_difference(shift, eps)
 
 
 def _culprits(problem: _Problem, analytic, v, names, eps, atol, rtol) -> list[str]:
     """The leaves whose own directional derivative disagrees (found by moving one leaf at a time)."""
     wrong = []
-    for k, leaf in enumerate(problem.leaves):
-        def shift(sign, leaf=leaf, vk=v[k]):
-            leaf.data += sign * eps * vk
-
-        measured = problem.central_difference(shift, eps)
+    for k in range(len(problem.leaves)):
+        measured = _leaf_derivative(problem, k, v[k], eps)
         if _too_far(float(np.sum(analytic[k] * v[k])), measured, max(1.0, abs(measured)), atol, rtol) > 0:
             wrong.append(names[k])
     return wrong or ["no single leaf (the disagreement needs several at once)"]
 
 
 def gradcheck_projection(fn: Callable, inputs: Sequence, *, directions: int = 3, eps: float = 1e-6,
-                         atol: float = 1e-7, rtol: float = 1e-5, seed: int = 0) -> bool:
-    """Compare <grad f, v> with a central difference along ``directions`` random directions v."""
+                         atol: float = 1e-7, rtol: float = 1e-5, seed: int = 0,
+                         expect_zero: Collection[int] = ()) -> bool:
+    """Compare <grad f, v> with a central difference along ``directions`` random directions v.
+
+    ``expect_zero`` as in ``gradcheck``.
+    """
     leaves = _float64_leaves(inputs)
+    names = _input_names(len(leaves))
     problem = _Problem(lambda: fn(*leaves), leaves, seed)
-    return _projection_check(problem, [f"input {k}" for k in range(len(leaves))], directions, eps, atol, rtol)
+    return _projection_check(problem, names, directions, eps, atol, rtol, _names_expected_zero(expect_zero, names))
 
 
 def gradcheck_module(module, inputs: Sequence, *, directions: int = 3, eps: float = 1e-6, atol: float = 1e-7,
-                     rtol: float = 1e-5, seed: int = 0) -> bool:
+                     rtol: float = 1e-5, seed: int = 0, expect_zero: Collection[int | str] = ()) -> bool:
     """Projection check of ``module(*inputs)`` w.r.t. the inputs and every parameter of ``module``.
 
     The module must hold float64 parameters (``module.double()``). Its parameters are perturbed
-    in place during the check and restored afterwards.
+    in place during the check and restored afterwards. ``expect_zero`` lists input positions and
+    parameter names (as in ``named_parameters``) whose gradient is expected to be zero.
     """
     named = list(module.named_parameters())
     for name, param in named:
@@ -185,10 +246,11 @@ def gradcheck_module(module, inputs: Sequence, *, directions: int = 3, eps: floa
             raise GradcheckError(f"parameter {name} is {param.dtype}; call module.double() before checking")
     inputs = _float64_leaves(inputs)
     leaves = inputs + [param for _, param in named]
-    names = [f"input {k}" for k in range(len(inputs))] + [name for name, _ in named]
+    names = _input_names(len(inputs)) + [name for name, _ in named]
+    expected_zero = _names_expected_zero(expect_zero, names)
     problem = _Problem(lambda: module(*inputs), leaves, seed)
     try:
-        return _projection_check(problem, names, directions, eps, atol, rtol)
+        return _projection_check(problem, names, directions, eps, atol, rtol, expected_zero)
     finally:
         for _, param in named:
             param.zero_grad()

@@ -5,6 +5,9 @@ differentiable inputs and the constant keyword arguments (axes, exponents, indic
 come from a NumPy generator seeded by hypothesis, then are moved off the op's kinks (|x| near 0
 for relu and abs, ties for max, the bounds of clip), so finite differences are well defined.
 ``call(fn, tensors, kwargs)`` adapts the calling convention of ops that take a list of tensors.
+``zero_gradients(arrays, kwargs)`` names the inputs that the drawn arguments cut off from the output
+(the branch ``where`` never picks, the operand of ``maximum`` that never wins): gradient checks
+expect exactly those to have zero gradient and refuse any other input whose gradient is ~0.
 """
 from __future__ import annotations
 
@@ -20,6 +23,10 @@ def default_call(fn, tensors, kwargs):
     return fn(*tensors, **kwargs)
 
 
+def every_input_matters(arrays, kwargs) -> set[int]:
+    return set()
+
+
 @dataclass
 class Spec:
     reference: Callable
@@ -27,6 +34,7 @@ class Spec:
     call: Callable = default_call
     # Looser float32-vs-float64 tolerance for ops whose float32 result loses digits.
     float32_rtol: float = 2e-4
+    zero_gradients: Callable = every_input_matters
     notes: str = field(default="")
 
 
@@ -128,6 +136,19 @@ def draw_where(data):
     return [uniform(data, a_shape), uniform(data, b_shape)], {"condition": condition}
 
 
+def unpicked_where_branches(arrays, kwargs) -> set[int]:
+    condition = kwargs["condition"]
+    return {k for k, picked in enumerate((condition.any(), not condition.all())) if not picked}
+
+
+def never_winning_operands(wins):
+    """The operands of an elementwise choice that never win (``wins(a, b)``: where a wins; no ties)."""
+    def zero_gradients(arrays, kwargs) -> set[int]:
+        a_wins = wins(*arrays)
+        return {k for k, won in enumerate((a_wins.any(), not a_wins.all())) if not won}
+    return zero_gradients
+
+
 def draw_reshape(data):
     shape = data.draw(shapes, label="shape")
     size = int(np.prod(shape))
@@ -221,8 +242,10 @@ def draw_loss_pair(target_low=0.0, target_high=1.0):
 
 def draw_gaussian_nll(data):
     shape = data.draw(nonempty_shapes, label="shape")
-    return [uniform(data, shape), uniform(data, shape), uniform(data, shape, -1, 1)], {
-        "reduction": data.draw(reductions, label="reduction")}
+    x = uniform(data, shape)
+    # x - mean kept off 0, where the gradients of x and mean vanish
+    mean = x + away_from(uniform(data, shape), [0.0])
+    return [x, mean, uniform(data, shape, -1, 1)], {"reduction": data.draw(reductions, label="reduction")}
 
 
 def draw_kl(data):
@@ -317,10 +340,10 @@ SPECS: dict[str, Spec] = {
     "log_sigmoid": Spec(lambda x: np.log(np_sigmoid(x)), unary(-4, 4)),
     "abs": Spec(np.abs, unary(kinks=(0.0,))),
     "clip": Spec(lambda x, min, max: np.clip(x, min, max), draw_clip),
-    "maximum": Spec(np.maximum, binary(no_ties=True)),
-    "minimum": Spec(np.minimum, binary(no_ties=True)),
+    "maximum": Spec(np.maximum, binary(no_ties=True), zero_gradients=never_winning_operands(np.greater)),
+    "minimum": Spec(np.minimum, binary(no_ties=True), zero_gradients=never_winning_operands(np.less)),
     "where": Spec(lambda a, b, condition: np.where(condition, a, b), draw_where,
-                  call=lambda fn, t, kw: fn(kw["condition"], *t)),
+                  call=lambda fn, t, kw: fn(kw["condition"], *t), zero_gradients=unpicked_where_branches),
     "sum": Spec(np.sum, draw_reduction()),
     "mean": Spec(np.mean, draw_reduction()),
     "var": Spec(np.var, draw_var, float32_rtol=2e-3),

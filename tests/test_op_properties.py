@@ -3,11 +3,15 @@
 For each op, over hypothesis-drawn shapes (broadcastable ones for binary ops), axes and
 arguments: the float64 forward pass matches a plain-NumPy expression, the float32 pass matches
 the float64 one, inputs are never modified, and the gradient matches central finite differences
-for a random upstream gradient.
+for a random upstream gradient, with every non-empty subset of the inputs requiring gradients
+(frozen inputs, like a network's frozen weights, must get no gradient and must not change the
+others').
 """
+import itertools
+
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, note, strategies as st
 
 import scratchgen as sg
 from scratchgen.gradcheck import gradcheck
@@ -54,13 +58,35 @@ def test_forward_matches_numpy_reference(name, data):
         np.testing.assert_array_equal(before, after)
 
 
+def nonempty_subsets(count):
+    return [subset for size in range(1, count + 1) for subset in itertools.combinations(range(count), size)]
+
+
+def check_gradients_of_subset(name, arrays, kwargs, trainable):
+    """gradcheck with only the inputs at positions ``trainable`` requiring gradients; the others get none."""
+    spec = SPECS[name]
+    frozen = {k: sg.tensor(a, dtype=np.float64) for k, a in enumerate(arrays) if k not in trainable}
+
+    def fn(*trainable_tensors):
+        given_tensors = iter(trainable_tensors)
+        tensors = [frozen[k] if k in frozen else next(given_tensors) for k in range(len(arrays))]
+        return spec.call(sg.OPS[name], tensors, kwargs)
+
+    cut_off = spec.zero_gradients(arrays, kwargs)
+    gradcheck(fn, [arrays[k] for k in trainable],
+              expect_zero=[position for position, k in enumerate(trainable) if k in cut_off])
+    assert all(tensor.grad is None for tensor in frozen.values()), "an input with requires_grad=False got a gradient"
+
+
 @pytest.mark.parametrize("name", sorted(SPECS))
 @given(data=st.data())
 def test_backward_matches_finite_differences(name, data):
     spec = SPECS[name]
     arrays, kwargs = spec.draw(data)
     originals = [a.copy() for a in arrays]
-    gradcheck(lambda *tensors: spec.call(sg.OPS[name], list(tensors), kwargs), arrays)
+    for trainable in nonempty_subsets(len(arrays)):
+        note(f"inputs requiring gradients: {trainable} of {len(arrays)}")
+        check_gradients_of_subset(name, arrays, kwargs, trainable)
     for before, after in zip(originals, arrays):
         np.testing.assert_array_equal(before, after)
 
