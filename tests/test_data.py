@@ -366,6 +366,10 @@ def test_glyph_digits_do_not_depend_on_chunking(monkeypatch):
     whole, _ = glyphs.generate(30, seed=5)
     monkeypatch.setattr(glyphs, "_CHUNK", 7)
     np.testing.assert_array_equal(glyphs.generate(30, seed=5)[0], whole)
+    # Rounding to uint8 hides most last-bit differences, so also hold a float step to it: the centres of mass.
+    ink = np.random.default_rng(0).uniform(size=(30, 28, 28)).astype(np.float32)
+    chunked = np.concatenate([glyphs._centre_of_mass(ink[start:start + 7]) for start in range(0, 30, 7)])
+    np.testing.assert_array_equal(chunked, glyphs._centre_of_mass(ink))
 
 
 def test_glyph_digits_look_like_mnist_digits():

@@ -99,7 +99,8 @@ def test_both_players_losses_pass_a_gradient_check(kind):
             return generator_loss(d(g(z)), kind)
 
     assert gradcheck_module(DiscriminatorGame(), [real], directions=4)
-    assert gradcheck_module(GeneratorGame(), [z], directions=4)
+    # G's first bias feeds a batch norm in training mode, whose batch mean absorbs it
+    assert gradcheck_module(GeneratorGame(), [z], directions=4, expect_zero=["g.net.0.bias"])
 
 
 def test_players_output_shapes():
@@ -135,6 +136,9 @@ def test_eval_mode_samples_depend_on_their_own_latent_only():
     model(z)                      # one training batch moves the running statistics off their start
     assert not np.allclose(model.generate(z)[:3], model.generate(z[:3]))   # train mode: batch statistics
     model.eval()
-    np.testing.assert_array_equal(model.generate(z)[:3], model.generate(z[:3]))
+    # Batches of 8 and 3 go through different BLAS kernels, which may sum the 4- and 8-term dot products in
+    # another order: float32 rounding moves a pixel by ~1e-7; batch statistics would move it by ~3e-2.
+    np.testing.assert_allclose(model.generate(z)[:3], model.generate(z[:3]), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(model.generate(z), model.generate(z))   # the same batch: the same bits
     assert model.sample(5, np.random.default_rng(1)).shape == (5, 28, 28)
     assert model.discriminate(model.generate(z)).shape == (8,)
