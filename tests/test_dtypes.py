@@ -106,6 +106,12 @@ def test_the_list_of_multi_input_ops_is_complete():
     count_inputs()
 
 
+def _some_but_not_all(data, n: int, label: str) -> list[bool]:
+    """n flags, at least one True and one False: which inputs get the treatment under test."""
+    return data.draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(lambda flags: 0 < sum(flags) < n),
+                     label=label)
+
+
 @pytest.mark.parametrize("name", MULTI_INPUT_OPS)
 @given(data=st.data())
 def test_tensors_of_different_dtypes_compute_in_float64(name, data):
@@ -113,8 +119,7 @@ def test_tensors_of_different_dtypes_compute_in_float64(name, data):
     arrays, kwargs = SPECS[name].draw(data)
     if len(arrays) < 2:
         return
-    narrow = data.draw(st.lists(st.booleans(), min_size=len(arrays), max_size=len(arrays))
-                       .filter(lambda flags: 0 < sum(flags) < len(flags)), label="float32 inputs")
+    narrow = _some_but_not_all(data, len(arrays), "float32 inputs")
     # The float64 reference computes on the same numbers: the float32 inputs, rounded.
     values = [a.astype(np.float32).astype(np.float64) if n else a for a, n in zip(arrays, narrow)]
     mixed = [sg.tensor(v, dtype=np.float32 if n else np.float64, requires_grad=True) for v, n in zip(values, narrow)]
@@ -137,8 +142,7 @@ def test_constants_take_the_dtype_of_the_tensors(name, data):
     arrays, kwargs = SPECS[name].draw(data)
     if len(arrays) < 2:
         return
-    is_tensor = data.draw(st.lists(st.booleans(), min_size=len(arrays), max_size=len(arrays))
-                          .filter(lambda flags: 0 < sum(flags) < len(flags)), label="tensor inputs")
+    is_tensor = _some_but_not_all(data, len(arrays), "tensor inputs")
     mixed = [sg.tensor(a, dtype=np.float32, requires_grad=True) if t else a for a, t in zip(arrays, is_tensor)]
     all_float32 = [sg.tensor(a, dtype=np.float32) for a in arrays]
     out = _run(name, mixed, kwargs)

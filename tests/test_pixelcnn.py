@@ -34,6 +34,15 @@ def test_output_at_a_pixel_has_zero_gradient_wrt_that_pixel_and_every_later_one(
         assert influence[raster < index].max() > 0
 
 
+def test_wide_models_whose_masked_convolutions_run_through_winograd_show_exact_zeros_too():
+    # With 32 channels the masked 3x3 convolutions take the Winograd path, whose transforms leave
+    # a masked tap zero only up to rounding; receptive_field must not report that as influence.
+    sg.manual_seed(0)
+    influence = receptive_field(PixelCNN(channels=32, residual_blocks=2, hidden=32), (9, 9), (4, 4))
+    raster = np.arange(81).reshape(9, 9)
+    assert np.all(influence[raster >= 40] == 0.0) and influence[raster < 40].max() > 0
+
+
 def test_the_blind_spot_is_above_right_and_never_seen():
     # 4 blocks: the field reaches 3 + 4 rows up and 3 + 4 columns left; in the row just above the
     # output the pixels more than 3 columns to its right come first in raster order but are unseen

@@ -108,7 +108,8 @@ class GAN(nn.Module):
 
     ``generator`` maps z (N, latent_dim) to images (N, 1, H, W) in [0, 1] and has a ``latent_dim``;
     ``discriminator`` maps images to logits (N,). Sampling uses the module's mode: in eval mode
-    G's batch norm uses its running statistics, so each image depends on its own z only.
+    G's batch norm uses its running statistics, so each image depends on its own z only
+    (up to float32 rounding: BLAS may sum a batch of 3 and a batch of 8 in different orders).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module):

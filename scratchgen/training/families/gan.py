@@ -1,4 +1,5 @@
-"""Training recipes of the GAN of the source material (``scratchgen train gan``) and DCGAN (``train dcgan``).
+"""Training recipes of the MLP GAN (``scratchgen train gan``, by default the source material's players)
+and DCGAN (``train dcgan``).
 
 One trainer step is one iteration of Algorithm 1 of Goodfellow et al. 2014: ``--d-steps`` k
 discriminator updates, each on the step's real batch and a fresh noise batch, then one generator
@@ -246,7 +247,7 @@ def _final(model, c, args):
 DEFAULTS = dict(lr=2e-4, batch_size=128, epochs=100)
 
 FAMILIES = {
-    "gan": Family("GAN (the source material's MLP players)", _gan_arguments, _gan_configure, _gan_build, _step,
+    "gan": Family("GAN (MLP players)", _gan_arguments, _gan_configure, _gan_build, _step,
                   _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample, defaults=DEFAULTS),
     "dcgan": Family("DCGAN (transposed/strided convolutions)", _dcgan_arguments, _dcgan_configure, _dcgan_build,
                     _step, _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample,
