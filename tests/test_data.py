@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import re
 import urllib.error
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scratchgen import data
+from scratchgen.autograd.random import generator_state_array
 from scratchgen.data import glyphs, idx, sources
 
 MNIST_FILES = sources.SPLIT_FILES["train"]
@@ -285,6 +287,22 @@ def test_download_verifies_and_fills_the_cache(monkeypatch, fake_mnist):
     np.testing.assert_array_equal(data.load("mnist").images, fake_mnist[0])
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_cache_files_get_the_mode_open_gives_a_new_file(monkeypatch, fake_mnist):
+    # Written by scratchgen.atomic_file (tests/test_atomic_file.py), not tempfile's owner-only 0o600.
+    monkeypatch.setattr(sources, "fetch", serve(mirror_files(sources.MIRRORS["mnist"][0], *fake_mnist), []))
+    monkeypatch.setattr(glyphs, "SPLITS", {"train": (30, 1), "test": (20, 2)})
+    previous = os.umask(0o027)
+    try:
+        data.load("mnist")
+        data.load("glyph-digits", "test")
+    finally:
+        os.umask(previous)
+    cached = [*(data.cache_dir() / "mnist").iterdir(), glyphs.cache_path(20, 2)]
+    modes = {path.name: oct(os.stat(path).st_mode & 0o777) for path in cached}
+    assert len(modes) == 3 and set(modes.values()) == {"0o640"}, modes
+
+
 def test_download_checksum_mismatch_names_both_digests_and_saves_nothing(
         monkeypatch, fake_mnist):
     images, labels = fake_mnist
@@ -534,3 +552,97 @@ def test_validation_split_is_disjoint_complete_and_seeded(dataset):
     assert (other.images != train.images).any()
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         dataset.split_validation(1.0)
+
+
+# ---------------------------------------------------------------- loader state (state_dict / load_state_dict)
+
+def assert_same_epochs(got, expected):
+    assert len(got) == len(expected)
+    for got_epoch, expected_epoch in zip(got, expected):
+        assert len(got_epoch) == len(expected_epoch)
+        for (x, y), (x_expected, y_expected) in zip(got_epoch, expected_epoch):
+            assert x.dtype == x_expected.dtype and y.dtype == y_expected.dtype
+            np.testing.assert_array_equal(x, x_expected)
+            np.testing.assert_array_equal(y, y_expected)
+
+
+def epochs_differ(a, b):
+    return any((x != x_b).any() or (y != y_b).any()
+               for epoch_a, epoch_b in zip(a, b) for (x, y), (x_b, y_b) in zip(epoch_a, epoch_b))
+
+
+@pytest.mark.parametrize("binarize", [None, "bernoulli"])
+@pytest.mark.parametrize("epochs_before", [0, 2])
+def test_loader_state_gives_the_same_next_epochs_bit_for_bit(dataset, binarize, epochs_before):
+    saved = data.DataLoader(dataset, 16, seed=1, binarize=binarize)
+    epochs(saved, epochs_before)
+    state = saved.state_dict()
+    assert set(state) == {"order", "bits"}
+    assert all(a.dtype == np.uint8 and a.ndim == 1 for a in state.values())
+    expected = epochs(saved, 3)
+    restored = data.DataLoader(dataset, 16, seed=2, binarize=binarize)
+    assert epochs_differ(epochs(restored, 3), expected)
+    restored.load_state_dict(state)
+    assert_same_epochs(epochs(restored, 3), expected)
+
+
+def test_loader_state_restores_the_binarization_stream_on_its_own(dataset):
+    # Without shuffling the order is fixed, so only the bits stream can make the epochs agree.
+    saved = data.DataLoader(dataset, 50, shuffle=False, seed=1, binarize="bernoulli")
+    epochs(saved, 1)
+    state = saved.state_dict()
+    expected = epochs(saved, 2)
+    restored = data.DataLoader(dataset, 50, shuffle=False, seed=2, binarize="bernoulli")
+    restored.load_state_dict(state)
+    assert_same_epochs(epochs(restored, 2), expected)
+
+
+def test_loader_state_taken_mid_epoch_gives_the_next_epoch_a_new_loop_would_start(dataset):
+    saved = data.DataLoader(dataset, 16, seed=1, binarize="bernoulli")
+    next(iter(saved))
+    state = saved.state_dict()
+    expected = epochs(saved, 1)
+    restored = data.DataLoader(dataset, 16, seed=2, binarize="bernoulli")
+    restored.load_state_dict(state)
+    assert_same_epochs(epochs(restored, 1), expected)
+
+
+def test_loader_state_round_trips_through_npz_without_pickle(dataset, tmp_path):
+    saved = data.DataLoader(dataset, 16, seed=1, binarize="bernoulli")
+    epochs(saved, 1)
+    np.savez(tmp_path / "loader.npz", **saved.state_dict())
+    expected = epochs(saved, 2)
+    restored = data.DataLoader(dataset, 16, seed=2, binarize="bernoulli")
+    with np.load(tmp_path / "loader.npz", allow_pickle=False) as state:
+        restored.load_state_dict(state)
+    assert_same_epochs(epochs(restored, 2), expected)
+
+
+def other_generators_state():
+    return generator_state_array(np.random.Generator(np.random.PCG64DXSM(0)))
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda s: {"order": s["order"]}, "missing (expected but absent from the state): bits"),
+    (lambda s: {}, "missing (expected but absent from the state): order, bits"),
+    (lambda s: {**s, "epoch": np.int64(3)}, "unexpected (in the state but not expected): epoch"),
+    (lambda s: {"order": s["order"], "bit": s["bits"]},
+     "missing (expected but absent from the state): bits; unexpected (in the state but not expected): bit"),
+    (lambda s: {**s, "bits": s["bits"][:-1]},
+     "bits: not a saved state of a PCG64 generator: JSONDecodeError"),
+    (lambda s: {**s, "bits": s["bits"].astype(np.int64)},
+     "bits: a saved generator state is a 1-d uint8 array (JSON bytes), got int64 of shape"),
+    (lambda s: {**s, "bits": other_generators_state()},
+     "bits: not a saved state of a PCG64 generator: ValueError("),
+])
+def test_loader_refuses_a_bad_state_in_one_line_and_changes_nothing(dataset, change, problem):
+    loader = data.DataLoader(dataset, 16, seed=1, binarize="bernoulli")
+    before = loader.state_dict()
+    # A valid "order" from another loader, so that a load stopping halfway would show.
+    good = data.DataLoader(dataset, 16, seed=2).state_dict()
+    message = "^" + re.escape("cannot load the state into DataLoader: " + problem)
+    with pytest.raises(ValueError, match=message) as error:
+        loader.load_state_dict(change(good))
+    assert "\n" not in str(error.value)
+    after = loader.state_dict()
+    assert all(np.array_equal(before[name], after[name]) for name in before)

@@ -295,6 +295,17 @@ def test_an_interrupted_save_leaves_the_old_file_intact(tmp_path, monkeypatch, f
     assert list(nn.load_state_dict_file(path)) == ["weight", "bias"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_a_checkpoint_gets_the_mode_open_gives_a_new_file(tmp_path):
+    # Written by scratchgen.atomic_file (tests/test_atomic_file.py), not tempfile's owner-only 0o600.
+    previous = os.umask(0o027)
+    try:
+        nn.save_checkpoint(tmp_path / "checkpoint.npz", model=nn.Linear(2, 2))
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / "checkpoint.npz").st_mode & 0o777 == 0o640
+
+
 # ------------------------------------------------------------------------- layers
 def test_linear_matches_numpy():
     layer = nn.Linear(3, 2)

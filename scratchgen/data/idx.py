@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cache import atomic_write
+from ..atomic_file import atomic_write
 
 DTYPES = {
     0x08: np.dtype("u1"),
@@ -94,4 +94,6 @@ def write_idx(path, array: np.ndarray) -> None:
     data = encode(array)
     if str(path).endswith(".gz"):
         data = gzip.compress(data, mtime=0)  # mtime=0: same array, same bytes
-    atomic_write(Path(path), lambda f: f.write(data))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(data))

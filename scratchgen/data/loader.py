@@ -1,5 +1,10 @@
 """Mini-batches for training: float32 in [0, 1], seeded shuffling, optional binarization."""
+import copy
+from typing import Mapping
+
 import numpy as np
+
+from ..autograd.random import generator_state_array, set_generator_state
 
 BINARIZE = (None, "threshold", "bernoulli")
 
@@ -16,6 +21,13 @@ class DataLoader:
     - ``binarize`` for likelihood models of binary pixels: ``"threshold"`` gives
       ``x > threshold`` (fixed across epochs); ``"bernoulli"`` samples each pixel as 1 with
       probability equal to its intensity, afresh every epoch (dynamic binarization).
+
+    ``state_dict()`` holds the two random streams (``"order"`` for shuffling, ``"bits"`` for
+    Bernoulli binarization) as uint8 arrays. After ``load_state_dict(state)``, the next epoch is
+    the one the saved loader would have started when ``state_dict()`` was called (the data and
+    the options come from the constructor, as a module's structure does). Taken during an epoch,
+    the state gives the next epoch, not the rest of this one: to resume mid-epoch, save between
+    epochs and skip the batches already done.
     """
 
     def __init__(self, data, batch_size: int = 128, *, shuffle: bool = True, seed: int = 0,
@@ -36,6 +48,34 @@ class DataLoader:
         order, bits = np.random.SeedSequence(seed).spawn(2)
         self._order_rng = np.random.default_rng(order)
         self._bits_rng = np.random.default_rng(bits)
+
+    def _generators(self) -> dict:
+        return {"order": self._order_rng, "bits": self._bits_rng}
+
+    def state_dict(self) -> dict:
+        """The random streams' states as uint8 JSON bytes (storable in an .npz without pickle)."""
+        return {name: generator_state_array(rng) for name, rng in self._generators().items()}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore ``state_dict()``'s streams; on a bad state, ValueError and nothing changes."""
+        expected = self._generators()
+        missing = [name for name in expected if name not in state]
+        unexpected = [name for name in state if name not in expected]
+        problems = []
+        if missing:
+            problems.append(f"missing (expected but absent from the state): {', '.join(missing)}")
+        if unexpected:
+            problems.append(f"unexpected (in the state but not expected): {', '.join(map(str, unexpected))}")
+        if problems:
+            raise ValueError("cannot load the state into DataLoader: " + "; ".join(problems))
+        restored = {}
+        for name, rng in expected.items():
+            restored[name] = copy.deepcopy(rng)
+            try:
+                set_generator_state(restored[name], state[name])
+            except ValueError as error:
+                raise ValueError(f"cannot load the state into DataLoader: {name}: {error}") from error
+        self._order_rng, self._bits_rng = restored["order"], restored["bits"]
 
     def __len__(self) -> int:
         """Batches per epoch."""

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from . import idx
-from ._cache import atomic_write, cache_dir
+from ..atomic_file import atomic_write
+from ._cache import cache_dir
 
 ENV_VAR = "SCRATCHGEN_DATA"
 TIMEOUT = 10.0  # seconds per request before a mirror counts as unreachable
@@ -158,6 +159,7 @@ def _download(name: str, filename: str):
                 f"{expected}; nothing was saved. Retry later, or put a good copy of "
                 f"{filename}.gz in a folder and point {ENV_VAR} at it")
         path = cache_dir() / name / f"{filename}.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: f.write(raw))
         return (path, data), []
     return None, failures

@@ -7,9 +7,11 @@ an EMA's averages. All of them are written the same way:
 - **No pickle.** Arrays are written with ``allow_pickle=False`` and read back with
   ``np.load(..., allow_pickle=False)``, so opening a checkpoint can never run code, and an
   object array is refused when saving instead of being smuggled in.
-- **Atomically.** The file is written to a temporary file in the same directory, flushed and
-  fsync-ed, then moved over the destination with ``os.replace`` (atomic on POSIX and Windows).
-  A crash or an exception during a save leaves any existing checkpoint untouched.
+- **Atomically**, by ``scratchgen.atomic_file.atomic_write``: a temporary file in the same
+  directory, flushed and fsync-ed, moved over the destination with ``os.replace`` (atomic on
+  POSIX and Windows), then the directory fsync-ed. A crash or an exception during a save
+  leaves the existing checkpoint or the complete new one, never a mixture. The file gets the
+  permissions ``open(path, "w")`` gives a new file (0o666 minus the umask).
 
 ``save_checkpoint(path, model=..., optimizer=...)`` puts several state dicts in one file (one
 atomic write, so the model and its optimizer can never come from different steps);
@@ -18,12 +20,13 @@ atomic write, so the model and its optimizer can never come from different steps
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 from typing import Mapping, NamedTuple
 
 import numpy as np
+
+from ..atomic_file import atomic_write
 
 
 class IncompatibleKeys(NamedTuple):
@@ -85,39 +88,15 @@ def save_state_dict(path, source) -> None:
             )
         arrays.append((name, array))
 
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            # Written member by member (what np.savez does inside) so that allow_pickle=False is
-            # enforced, and so that an entry named "file" cannot collide with savez's argument.
-            with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-                for name, array in arrays:
-                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    _fsync_directory(directory)
+    def write_archive(file) -> None:
+        # Written member by member (what np.savez does inside) so that allow_pickle=False is
+        # enforced, and so that an entry named "file" cannot collide with savez's argument.
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, array in arrays:
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
 
-
-def _fsync_directory(directory: str) -> None:
-    # The rename itself lives in the directory; syncing it makes the new name survive a power
-    # loss. Not every platform can open a directory (Windows cannot), and there it is skipped.
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    atomic_write(path, write_archive)
 
 
 def load_state_dict_file(path) -> "OrderedDict[str, np.ndarray]":
