@@ -27,13 +27,11 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # the scratchgen next to benchmarks/, then torch_workloads
 from scratchgen import allocator  # noqa: E402
 from scratchgen.autograd import manual_seed  # noqa: E402
-from scratchgen.cli import build_parser, start_run  # noqa: E402
+from scratchgen.cli import build_parser  # noqa: E402
 from scratchgen.data import DataLoader  # noqa: E402
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space  # noqa: E402
 from scratchgen.nn import save_checkpoint  # noqa: E402
-from scratchgen.training import runs  # noqa: E402
-from scratchgen.training.runs import RunError  # noqa: E402
-from scratchgen.training.families import FAMILIES  # noqa: E402
+from scratchgen.training import RECIPES, RunError, runs, start_run  # noqa: E402
 
 import torch_workloads  # noqa: E402
 
@@ -42,13 +40,17 @@ WIDTHS = [32, 64]      # torch_workloads.UNet's
 
 def _config(argv):
     """config.json of a new run in --out, written as `scratchgen train ddpm ARGV` would write it."""
-    args = build_parser().parse_args(["train", "ddpm", *argv])
-    if args.resume or args.net != "unet" or (args.widths and list(args.widths) != WIDTHS) or args.class_conditional:
+    options = vars(build_parser().parse_args(["train", "ddpm", *argv]))
+    for key in ("command", "run", "progress"):
+        options.pop(key)
+    out, resume, overwrite, log_every = (options.pop(k) for k in ("out", "resume", "overwrite", "log_every"))
+    if resume or options["net"] != "unet" or (options["widths"] and options["widths"] != WIDTHS) \
+            or options["class_conditional"]:
         raise SystemExit(f"ddpm_reference.py: the PyTorch twin trains a new unconditional UNet with --widths "
                          f"{','.join(map(str, WIDTHS))}; drop --resume/--net/--widths/--class-conditional")
-    out = args.out or "runs/ddpm-torch"
+    out = out or "runs/ddpm-torch"
     try:
-        return start_run(args, out), out, args.log_every
+        return start_run(options, out, overwrite=overwrite), out, log_every
     except (RunError, ValueError) as e:
         raise SystemExit(f"ddpm_reference.py: {e}") from None
 
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     runs.write_config(out, config)
 
     manual_seed(config["seed"])
-    model = FAMILIES["ddpm"].build(config)                      # scratchgen's initial weights ...
+    model = RECIPES["ddpm"].build(config)                      # scratchgen's initial weights ...
     net = torch_workloads.UNet()
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})  # ... in PyTorch
     images, labels = runs.load_split(config, "train")

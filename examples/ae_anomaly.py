@@ -17,8 +17,8 @@ import scratchgen as sg
 from scratchgen.data import DEFAULT_DATASET, load, resolve_data_arg
 from scratchgen.evaluation.metrics import auroc
 from scratchgen.models import Autoencoder
-from scratchgen.training import figures
-from scratchgen.training.families.autoencoders import fit_autoencoder
+from scratchgen import figures
+from scratchgen.training.recipes.autoencoders import fit_autoencoder
 
 
 def main():

@@ -24,7 +24,7 @@ from scratchgen.evaluation.metrics import psnr
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from scratchgen.models.unet import MLPDenoiser, UNet
 from scratchgen.optim import EMA, Adam, clip_grad_norm_
-from scratchgen.training import figures
+from scratchgen import figures
 
 
 def main():

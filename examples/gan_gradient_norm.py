@@ -13,8 +13,8 @@ import numpy as np
 
 from scratchgen.cli import main as scratchgen
 from scratchgen.data import DEFAULT_DATASET, resolve_data_arg
-from scratchgen.training import figures
-from scratchgen.training.trainer import read_log
+from scratchgen import figures
+from scratchgen.training import read_log
 
 LOSSES = ("minimax", "non-saturating")
 

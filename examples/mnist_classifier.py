@@ -5,7 +5,7 @@
 
 Every option of ``scratchgen train classifier`` applies (``--epochs``, ``--width``, ``--resume``,
 ...). The recipe — model, cross-entropy step, Adam with a cosine learning rate, test accuracy
-after every epoch and a confusion matrix in figures/ — is ``scratchgen/training/families/classifier.py``;
+after every epoch and a confusion matrix in figures/ — is ``scratchgen/training/recipes/classifier.py``;
 ``scratchgen evaluate RUN_DIR --classifier runs/classifier-mnist`` uses the run as its judge.
 """
 import sys

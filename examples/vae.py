@@ -18,9 +18,10 @@ import scratchgen as sg
 from scratchgen.data import DEFAULT_DATASET, DataLoader, load, resolve_data_arg
 from scratchgen.models import VAE
 from scratchgen.optim import Adam
-from scratchgen.training import Trainer, figures
+from scratchgen import figures
+from scratchgen.training import Trainer
 from scratchgen.training.runs import interpolation_pairs
-from scratchgen.training.trainer import read_log
+from scratchgen.training import read_log
 
 
 def main():

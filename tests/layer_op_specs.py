@@ -10,7 +10,6 @@ import numpy as np
 from hypothesis import assume, strategies as st
 
 from scratchgen import kernels
-from scratchgen.autograd.nn_ops import mask_for_masked_conv
 from op_specs import Spec, rng_from, uniform
 
 small = st.integers(1, 2)
@@ -47,19 +46,6 @@ def conv_reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 def conv_transpose_reference(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
     return kernels.conv_transpose2d_forward_numpy(x, w, b, (stride,) * 2, (padding,) * 2, (output_padding,) * 2,
                                                   (dilation,) * 2, groups)
-
-
-def draw_masked_conv(data):
-    cin, cout, n = data.draw(small, label="cin"), data.draw(small, label="cout"), data.draw(small, label="n")
-    k = data.draw(st.sampled_from([3, 5]), label="k")
-    hw = data.draw(st.integers(2, 5), label="hw")
-    return ([uniform(data, (n, cin, hw, hw)), uniform(data, (cout, cin, k, k))],
-            {"mask_type": data.draw(st.sampled_from("AB"), label="mask"), "padding": k // 2})
-
-
-def masked_conv_reference(x, w, mask_type, padding):
-    mask = mask_for_masked_conv(w.shape[2:], w.shape[1], w.shape[0], mask_type)
-    return conv_reference(x, w * mask, padding=padding)
 
 
 def draw_pool(data):
@@ -192,7 +178,6 @@ LAYER_SPECS = {
     "linear": Spec(lambda x, w, b=None: x @ w.T + (0 if b is None else b), draw_linear),
     "conv2d": Spec(conv_reference, draw_conv),
     "conv_transpose2d": Spec(conv_transpose_reference, lambda data: draw_conv(data, transposed=True)),
-    "masked_conv2d": Spec(masked_conv_reference, draw_masked_conv),
     "max_pool2d": Spec(pool_reference(kernels.max_pool2d_forward_numpy), draw_pool),
     "avg_pool2d": Spec(pool_reference(kernels.avg_pool2d_forward_numpy), draw_pool),
     "upsample_nearest2d": Spec(lambda x, scale_factor: np.kron(x, np.ones((scale_factor, scale_factor))),

@@ -92,8 +92,8 @@ def test_denoising_autoencoder_training_resumes_bit_for_bit(tmp_path):
     run never stopped: the family's step names its corruption noise for the trainer to checkpoint."""
     from scratchgen.data import DataLoader
     from scratchgen.training import Trainer
-    from scratchgen.training.families import FAMILIES
-    family = FAMILIES["ae"]
+    from scratchgen.training import RECIPES
+    family = RECIPES["ae"]
     config = dict(arch="mlp", latent=4, hidden=16, loss="bce", corrupt="gaussian", noise_level=0.5, seed=0, lr=1e-2)
 
     def trainer(run_dir, epochs):

@@ -18,7 +18,7 @@ from scratchgen.autograd import manual_seed
 from scratchgen.data import DataLoader
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from scratchgen.training import runs
-from scratchgen.training.families import FAMILIES, load_run
+from scratchgen.training import RECIPES, load_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -79,7 +79,7 @@ def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tm
     assert config["trained_with"].startswith("PyTorch")
 
     manual_seed(config["seed"])
-    model = FAMILIES["ddpm"].build(config)
+    model = RECIPES["ddpm"].build(config)
     images, labels = runs.load_split(config, "train")
     x, _ = next(iter(DataLoader((images[:32], labels[:32]), 16, seed=config["seed"])))
     diffusion = Diffusion(model, NoiseSchedule(config["timesteps"], config["schedule"]))

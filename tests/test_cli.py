@@ -131,9 +131,9 @@ def test_resume_and_denoising_ae(data_dir, tmp_path):
 
 
 def test_help_explains_every_option():
-    from scratchgen.training.families import FAMILIES
+    from scratchgen.training import RECIPES
     r = run("train", "--help")
-    assert r.returncode == 0 and all(name in r.stdout for name in FAMILIES)
+    assert r.returncode == 0 and all(name in r.stdout for name in RECIPES)
     r = run("train", "vae", "--help")
     assert r.returncode == 0
     for option in ("--data", "--epochs", "--minutes", "--out", "--resume", "--overwrite", "--limit", "--kl-warmup"):
@@ -168,9 +168,9 @@ def test_restore_with_a_denoising_autoencoder(data_dir, tmp_path):
 
 def test_each_model_keeps_its_own_defaults():
     from scratchgen.cli import build_parser
-    from scratchgen.training.families import FAMILIES
+    from scratchgen.training import RECIPES
     parser = build_parser()
-    for name, family in FAMILIES.items():
+    for name, family in RECIPES.items():
         args = parser.parse_args(["train", name])
         for option, value in family.defaults.items():
             assert getattr(args, option) == value, (name, option)

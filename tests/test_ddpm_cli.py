@@ -94,8 +94,8 @@ def test_class_conditional_run_with_a_cosine_learning_rate_samples_with_guidance
 
 def test_the_unet_is_built_from_the_config():
     from scratchgen.models.unet import UNet
-    from scratchgen.training.families import FAMILIES
-    net = FAMILIES["ddpm"].build(dict(net="unet", widths=[8, 16], class_conditional=True))
+    from scratchgen.training import RECIPES
+    net = RECIPES["ddpm"].build(dict(net="unet", widths=[8, 16], class_conditional=True))
     assert isinstance(net, UNet) and net.stem.weight.shape[0] == 8 and net.down2.conv1.weight.shape[0] == 16
     assert net.time_embedding.labels.weight.shape[0] == 11   # ten digits and "no label"
 

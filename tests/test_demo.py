@@ -8,7 +8,7 @@ import pytest
 from scratchgen.cli import main
 from scratchgen.data import write_idx
 from scratchgen.data.glyphs import generate
-from scratchgen.demo import STAGES
+from scratchgen.cli.demo import STAGES
 
 
 @pytest.fixture(scope="module")

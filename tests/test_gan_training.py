@@ -8,8 +8,8 @@ from PIL import Image
 
 import scratchgen as sg
 from scratchgen.nn import load_checkpoint
-from scratchgen.training.families import FAMILIES
-from scratchgen.training.trainer import read_log
+from scratchgen.training import RECIPES
+from scratchgen.training import read_log
 
 from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
 
@@ -71,7 +71,7 @@ def test_resume_restores_both_optimizers_bit_for_bit(data_dir, tmp_path):
 def test_one_step_updates_the_discriminator_k_times_and_the_generator_once():
     config = dict(model="gan", seed=0, lr=2e-4, betas=[0.5, 0.999], latent=4, g_widths=[8], d_widths=[8],
                   loss="minimax", d_steps=3, label_smoothing=0.0)
-    family = FAMILIES["gan"]
+    family = RECIPES["gan"]
     sg.manual_seed(0)
     model = family.build(config)
     optimizers = family.optimizer(model, config)
@@ -92,7 +92,7 @@ def test_bad_options_are_one_line_errors(data_dir, tmp_path):
 
 
 def test_ema_of_the_weights_is_checkpointed_and_is_what_a_loaded_run_samples(data_dir, tmp_path):
-    from scratchgen.training.families import load_run
+    from scratchgen.training import load_run
     out = tmp_path / "ema"
     train("gan", data_dir, out, "--epochs", "1", "--ema-decay", "0.5")
     parts = load_checkpoint(out / "checkpoint.npz")
@@ -112,7 +112,7 @@ def _discriminator_activations(model):
 
 
 def test_train_gan_defaults_to_the_source_materials_relu_discriminator(data_dir, tmp_path):
-    from scratchgen.training.families import load_run
+    from scratchgen.training import load_run
     train("gan", data_dir, tmp_path / "relu", "--epochs", "1")
     train("gan", data_dir, tmp_path / "leaky", "--epochs", "1", "--d-activation", "leaky-relu")
     for name, activation, layer in (("relu", "relu", "ReLU"), ("leaky", "leaky_relu", "LeakyReLU")):
@@ -122,7 +122,7 @@ def test_train_gan_defaults_to_the_source_materials_relu_discriminator(data_dir,
     # A run made before the option existed has no d_activation: it was trained with LeakyReLU(0.2).
     config = json.load(open(tmp_path / "relu" / "config.json"))
     del config["d_activation"]
-    model = FAMILIES["gan"].build(config)
+    model = RECIPES["gan"].build(config)
     assert _discriminator_activations(model) == {"LeakyReLU"}
     assert model.discriminator.net[2].negative_slope == 0.2
     r = run("train", "gan", "--data", data_dir, "--d-activation", "tanh", "--out", str(tmp_path / "bad"))

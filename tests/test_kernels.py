@@ -175,9 +175,9 @@ def test_col2im_matches_twin(case, layout, data):
 @given(case=conv_cases(), data=st.data())
 def test_both_unfold_kernels_match_twin(kernel, case, data):
     """im2col picks a kernel by row width (short rows: the table); each must match the twin on any geometry."""
-    from scratchgen.kernels import conv
+    from scratchgen.kernels import conv, windows
     x = conv.kernel_array(case["x"])
-    window = conv._Window(case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
+    window = windows.Window(case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
     grid = conv._conv_grid(x.shape[2:], window)
 
     def unfold(image, cols, fold):

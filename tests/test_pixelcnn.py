@@ -6,6 +6,7 @@ import pytest
 
 import scratchgen as sg
 import scratchgen.nn as nn
+from scratchgen import kernels
 from scratchgen.gradcheck import gradcheck_module
 from scratchgen.models.pixelcnn import GatedPixelCNN, PixelCNN, receptive_field
 
@@ -21,6 +22,22 @@ def small_gated_pixelcnn(blocks=2):
 
 
 both_models = pytest.mark.parametrize("small_model", [small_pixelcnn, small_gated_pixelcnn], ids=["plain", "gated"])
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("kernel_size", [(5, 5), (3, 5), (1, 3)])
+def test_masked_conv_is_conv2d_of_the_weight_with_later_taps_zeroed_and_passes_gradcheck(mask_type, kernel_size):
+    sg.manual_seed(0)
+    layer = nn.MaskedConv2d(2, 3, kernel_size, mask_type, padding=(kernel_size[0] // 2, kernel_size[1] // 2)).double()
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 6))
+    # A tap survives iff it comes before the centre in raster order, or is the centre for type B.
+    raster = np.arange(kernel_size[0] * kernel_size[1]).reshape(kernel_size)
+    centre = raster[kernel_size[0] // 2, kernel_size[1] // 2]
+    keep = raster < centre if mask_type == "A" else raster <= centre
+    expected = kernels.conv2d_forward_numpy(x, layer.weight.data * keep, layer.bias.data, (1, 1), layer.padding,
+                                            (1, 1), 1)
+    np.testing.assert_allclose(layer(x).data, expected, rtol=1e-12, atol=1e-12)
+    assert gradcheck_module(layer, [x], directions=4)
 
 
 @both_models

@@ -1,5 +1,4 @@
 """`scratchgen train pixelcnn` end to end: train, resume, evaluate, sample, restore --task complete."""
-import argparse
 import json
 import os
 
@@ -9,8 +8,8 @@ from test_cli import data_dir, run, trained_run  # noqa: F401  (data_dir is a fi
 
 from scratchgen.autograd import no_grad
 from scratchgen.nn import load_checkpoint
-from scratchgen.training import restoration
-from scratchgen.training.families import FAMILIES, load_run
+from scratchgen.evaluation import restoration
+from scratchgen.training import RECIPES, load_run
 from scratchgen.training.runs import eval_images
 
 TINY = ["--limit", "64", "--channels", "8", "--blocks", "1", "--hidden", "8", "--batch-size", "32", "--no-progress"]
@@ -64,8 +63,8 @@ def test_complete_keeps_the_known_pixels_exactly_and_writes_its_figures(pixelcnn
     clean, _ = eval_images(config, 3)
     rng = np.random.default_rng(0)
     damaged, known, _ = restoration.damage("complete", clean, rng)
-    args = argparse.Namespace(run_dir=pixelcnn_run, overwrite=True)
-    restored = FAMILIES["pixelcnn"].restore["complete"](model, config, damaged, known, rng, args)
+    restored = RECIPES["pixelcnn"].restore["complete"](model, config, damaged, known, rng,
+                                                       dict(run_dir=pixelcnn_run, overwrite=True))
     assert known[:, :14].all() and not known[:, 14:].any()   # the default mask: top half given
     np.testing.assert_array_equal(restored[known], clean[known])
     assert set(np.unique(restored)) <= {0.0, 1.0}

@@ -3,7 +3,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from scratchgen.training.restoration import damage, downsample, known_pixels, scores, upsample
+from scratchgen.evaluation.restoration import damage, downsample, known_pixels, scores, upsample
 
 
 def test_mask_patterns_have_the_right_holes():

@@ -69,8 +69,14 @@ def gaussian_nll_loss(x, mean, logvar, reduction: str = "mean") -> Tensor:
 def kl_normal_standard(mean, logvar, reduction: str = "mean") -> Tensor:
     """KL( N(mean, diag(exp(logvar))) || N(0, I) ), summed over the last axis (the latent).
 
-    Closed form: -0.5 sum_j (1 + logvar_j - mean_j^2 - exp(logvar_j)). With reduction "none"
-    it returns one value per sample; "mean" and "sum" reduce over the samples.
+    In closed form (Kingma & Welling 2014, appendix B): in one dimension, for q = N(mu, sigma^2)
+    and p = N(0, 1),
+        KL = E_q[log q(z) - log p(z)]
+           = E_q[-1/2 log(2 pi sigma^2) - (z - mu)^2 / (2 sigma^2) + 1/2 log(2 pi) + z^2 / 2]
+           = -1/2 log sigma^2 - 1/2 + 1/2 (sigma^2 + mu^2)    (E (z - mu)^2 = sigma^2, E z^2 = sigma^2 + mu^2),
+    and a diagonal Gaussian's KL is the sum over the dimensions, with sigma_j^2 = exp(logvar_j):
+        KL = -1/2 sum_j (1 + logvar_j - mean_j^2 - exp(logvar_j)).
+    With reduction "none" it returns one value per sample; "mean" and "sum" reduce over the samples.
     """
     mean, logvar = ops.operands(mean, logvar)
     if mean.shape != logvar.shape:

@@ -133,35 +133,6 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return Tensor.from_op(y, _with_bias((x, weight), bias), backward, "conv_transpose2d")
 
 
-def mask_for_masked_conv(kernel_size, in_channels: int, out_channels: int, mask_type: str) -> np.ndarray:
-    """PixelCNN's mask for a weight (out_channels, in_channels, KH, KW).
-
-    Output pixel i may only see input pixels before i in raster order: rows above the centre,
-    and the pixels left of the centre in the centre row. Type "A" (first layer) also hides the
-    centre pixel itself, so a pixel never sees its own value; type "B" (later layers) lets it see
-    the centre, which there holds features of pixels before it.
-    """
-    if mask_type not in ("A", "B"):
-        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-    kh, kw = as_pair(kernel_size, "kernel_size", "masked_conv2d", 1)
-    if kh % 2 == 0 or kw % 2 == 0:
-        raise ValueError(f"masked_conv2d: kernel_size must be odd so the kernel has a centre, got {(kh, kw)}")
-    mask = np.zeros((out_channels, in_channels, kh, kw), dtype=np.float32)
-    mask[:, :, : kh // 2, :] = 1
-    mask[:, :, kh // 2, : kw // 2 + (mask_type == "B")] = 1
-    return mask
-
-
-@register_op
-def masked_conv2d(x, weight, bias=None, mask_type: str = "B", stride=1, padding=0, dilation=1) -> Tensor:
-    """conv2d with PixelCNN's causal mask applied to the weight (see ``mask_for_masked_conv``)."""
-    x, weight, bias = ops.operands(x, weight, bias)
-    if weight.ndim != 4:
-        raise ValueError(f"masked_conv2d: weight must have 4 dimensions, got shape {weight.shape}")
-    mask = mask_for_masked_conv(weight.shape[2:], weight.shape[1], weight.shape[0], mask_type)
-    return conv2d(x, weight * mask, bias, stride=stride, padding=padding, dilation=dilation)
-
-
 # ------------------------------------------------------------------------- pooling and resampling
 def _pool_arguments(op, x, kernel_size, stride, padding):
     _check_images(op, x)
@@ -389,5 +360,4 @@ def embedding(indices, weight) -> Tensor:
     return weight[indices]
 
 
-__all__ = sorted(name for name, fn in OPS.items() if fn.__module__ == __name__) + [
-    "as_pair", "interpolate", "mask_for_masked_conv"]
+__all__ = sorted(name for name, fn in OPS.items() if fn.__module__ == __name__) + ["as_pair", "interpolate"]

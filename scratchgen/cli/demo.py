@@ -1,10 +1,11 @@
 """``scratchgen demo``: every model family trained, evaluated and shown on one page.
 
-The demo is a script of ordinary ``scratchgen`` commands — the ones a user would type — run
-one after the other within a time budget: train the judging classifier, then the autoencoder,
-VAE, GAN, DDPM and PixelCNN; evaluate each with the same harness; sample, reconstruct and
-restore; and finally write ``index.html`` (a self-contained page: every image is embedded) and
-``summary.md`` with the same numbers.
+The demo is a script of the steps a user would take — each printed as the ``scratchgen`` command
+that does the same — run one after the other within a time budget: train the judging classifier,
+then the autoencoder, VAE, GAN, DDPM and PixelCNN; evaluate each with the same harness; sample,
+reconstruct and restore; and finally write ``index.html`` (a self-contained page: every image is
+embedded) and ``summary.md`` with the same numbers. It trains through ``training.train_run`` and
+calls the commands' own functions (commands.py), so no option travels through text.
 """
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from .training import figures as fig
+from .. import figures as fig
+from ..training import train_run
+from ..training.runs import restoration_files
+from . import commands
 
 TRAINING_SHARE = 0.6      # of the budget; the rest is evaluation, sampling and restoration
 
@@ -26,8 +30,8 @@ class Stage:
     model: str
     share: float                       # of the training time
     title: str
-    train_options: list = field(default_factory=list)
-    evaluate_options: list = field(default_factory=list)
+    train_options: dict = field(default_factory=dict)
+    evaluate_options: dict = field(default_factory=dict)
     max_samples: int | None = None    # the most samples worth scoring in the time (PixelCNN: 784 passes each)
     commands: list = field(default_factory=list)      # (command, options) run on the trained run
     images: list = field(default_factory=list)        # (caption, file in the run directory)
@@ -37,41 +41,41 @@ class Stage:
 STAGES = [
     Stage("classifier", 0.07, "Digit classifier (the judge of the sample metrics)",
           images=[("test accuracy during training", "loss_curve.png")], in_overview=False),
-    Stage("ae", 0.08, "Denoising autoencoder", ["--arch", "conv", "--latent", "16", "--corrupt", "gaussian",
-                                                "--noise-level", "0.3"],
-          ["--n-samples", "0"],   # not a generative model: its decodings of N(0, I) are not worth scoring
-          commands=[("reconstruct", []), ("restore", ["--task", "denoise", "--noise-std", "0.3"])],
+    Stage("ae", 0.08, "Denoising autoencoder", dict(arch="conv", latent=16, corrupt="gaussian", noise_level=0.3),
+          dict(n_samples=0),   # not a generative model: its decodings of N(0, I) are not worth scoring
+          commands=[("reconstruct", {}), ("restore", dict(task="denoise", noise_std=0.3))],
           images=[("reconstructions of noisy test digits", "reconstructions.png"),
                   ("restore --task denoise", "restore_denoise.png"), ("loss", "loss_curve.png")]),
-    Stage("vae", 0.12, "Variational autoencoder", [], ["--k", "100"],
-          commands=[("sample", []), ("reconstruct", [])],
+    Stage("vae", 0.12, "Variational autoencoder", {}, dict(k=100),
+          commands=[("sample", {}), ("reconstruct", {})],
           images=[("samples from the prior", "samples.png"), ("latent interpolation", "interpolation.png"),
                   ("loss (negative ELBO)", "loss_curve.png")]),
-    Stage("gan", 0.18, "Generative adversarial network", [],
-          commands=[("sample", [])],
+    Stage("gan", 0.18, "Generative adversarial network", {},
+          commands=[("sample", {})],
           images=[("samples", "samples.png"), ("losses", "loss_curve.png")]),
-    Stage("ddpm", 0.35, "Denoising diffusion (DDPM, DDIM sampling)", ["--net", "mlp"],
-          commands=[("sample", []), ("restore", ["--task", "inpaint"])],
+    Stage("ddpm", 0.35, "Denoising diffusion (DDPM, DDIM sampling)", dict(net="mlp"),
+          commands=[("sample", {}), ("restore", dict(task="inpaint"))],
           images=[("DDIM samples", "samples.png"), ("restore --task inpaint", "restore_inpaint.png"),
                   ("loss", "loss_curve.png")]),
-    Stage("pixelcnn", 0.20, "PixelCNN (exact likelihood)", ["--channels", "32", "--blocks", "3", "--hidden", "32"],
-          ["--limit", "2000"], max_samples=100,
-          commands=[("sample", ["--n", "16"]), ("restore", ["--task", "complete", "--n", "5"])],
+    Stage("pixelcnn", 0.20, "PixelCNN (exact likelihood)", dict(channels=32, blocks=3, hidden=32),
+          dict(limit=2000), max_samples=100,
+          commands=[("sample", dict(n=16)), ("restore", dict(task="complete", n=5))],
           images=[("samples, pixel by pixel", "samples.png"), ("restore --task complete", "restore_complete.png"),
                   ("loss (NLL)", "loss_curve.png")]),
 ]
+COMMANDS = {"sample": commands.sample, "reconstruct": commands.reconstruct, "restore": commands.restore,
+            "evaluate": commands.evaluate}
 
 
 class DemoError(RuntimeError):
-    """A command of the demo failed; the message names it."""
+    """The demo cannot run; the message says why."""
 
 
-def _run(argv: list[str]) -> None:
-    from .cli import main
-    print("$ scratchgen " + " ".join(argv), flush=True)
-    code = main(argv)
-    if code != 0:
-        raise DemoError(f"`scratchgen {' '.join(argv)}` failed with exit code {code}")
+def _announce(*words, options: dict) -> None:
+    """The ``scratchgen`` command line that does what the demo does next."""
+    flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in options.items()
+             if v is not None and v is not False]
+    print("$ scratchgen " + " ".join([*map(str, words), *flags]), flush=True)
 
 
 def run_demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0, progress: bool = True) -> dict:
@@ -85,24 +89,34 @@ def run_demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0,
         print(f"\n[{index}/{len(STAGES)}] {stage.title}: {stage.share * training_minutes:.1f} min of training "
               f"({elapsed:.1f} of about {minutes:.0f} min used)", flush=True)
         run_dir = os.path.join(out, stage.model)
-        quiet = [] if progress else ["--no-progress"]
-        _run(["train", stage.model, "--data", data, "--minutes", f"{stage.share * training_minutes:.3f}",
-              "--epochs", "1000", "--seed", str(seed), "--out", run_dir, "--overwrite", *quiet, *stage.train_options])
-        scored = min(n_samples, stage.max_samples or n_samples)
-        _run(["evaluate", run_dir, "--overwrite", "--n-samples", str(scored), "--classifier", classifier_dir,
-              *stage.evaluate_options])
-        for command, options in stage.commands:
-            _run([command, run_dir, "--overwrite", *options])
-        with open(os.path.join(run_dir, "metrics.json")) as f:
-            results[stage.model] = json.load(f)
-        for command, options in stage.commands:
-            if command == "restore":
-                task = options[options.index("--task") + 1]
-                with open(os.path.join(run_dir, f"restore_{task}.json")) as f:
-                    results[stage.model][f"restore_{task}"] = json.load(f)
+        config = dict(data=data, minutes=round(stage.share * training_minutes, 3), epochs=1000, seed=seed,
+                      **stage.train_options)
+        _announce("train", stage.model, options=dict(config, out=run_dir, overwrite=True))
+        trained = train_run({"model": stage.model, **config}, run_dir, overwrite=True,
+                            progress=None if progress else False)
+        if trained.status == "interrupted":
+            raise DemoError(f"interrupted while training {run_dir}: its checkpoint is {trained.checkpoint}")
+        evaluate = dict(dict(n_samples=min(n_samples, stage.max_samples or n_samples), classifier=classifier_dir),
+                        **stage.evaluate_options)
+        for command, options in [("evaluate", evaluate), *stage.commands]:
+            _announce(command, run_dir, options=dict(options, overwrite=True))
+            outcome = COMMANDS[command](run_dir, overwrite=True, **options)
+            if command == "evaluate":
+                results[stage.model] = outcome
+            elif command == "restore":
+                with open(os.path.join(run_dir, restoration_files(options["task"])[1])) as f:
+                    results[stage.model][f"restore_{options['task']}"] = json.load(f)
     seconds = time.perf_counter() - started
     write_gallery(out, results, data, seconds)
     return results
+
+
+def demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0, overwrite: bool = False,
+         progress: bool = True) -> dict:
+    """``scratchgen demo``: refuses to replace an earlier demo in ``out`` without ``overwrite``."""
+    if os.path.exists(os.path.join(out, "index.html")) and not overwrite:
+        raise DemoError(f"{out} already holds a demo: pass --overwrite to replace it, or choose another --out")
+    return run_demo(data, minutes, out, n_samples, seed, progress)
 
 
 # ---- the gallery ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """``scratchgen evaluate``: a run's own test metrics, and its samples scored by the harness.
 
-Every family's ``final`` gives its test metrics (a VAE's ELBO and IWAE bound, a classifier's
+Every recipe's ``final`` gives its test metrics (a VAE's ELBO and IWAE bound, a classifier's
 accuracy). A family that can ``sample`` also has N samples scored against real images by a
 classifier run trained on the same dataset (``evaluation.harness.sample_report``, and with
 ``--parzen`` ``parzen_report``), each score beside its real-vs-real baseline with the same N.
@@ -16,8 +16,8 @@ from tqdm import tqdm
 from ..data import load
 from ..evaluation.harness import check_classifier_dataset, parzen_report, sample_report
 from ..evaluation.metrics import nats_to_bits_per_dim
-from .families import load_run
-from .runs import TEST_BINARIZATION_SEED, RunError
+from ..training import load_run
+from ..training.runs import TEST_BINARIZATION_SEED, RunError
 
 DEFAULT_SAMPLES = 10000
 SAMPLE_BATCH = 1000
@@ -47,12 +47,12 @@ def load_classifier(run_dir: str | None, data: str):
     return run_dir, model
 
 
-def draw_samples(family, model, config, n: int, seed: int, args) -> tuple[np.ndarray, str]:
+def draw_samples(recipe, model, config, n: int, seed: int, sampler_options: dict) -> tuple[np.ndarray, str]:
     """n samples drawn in batches of SAMPLE_BATCH from one generator seeded with ``seed``."""
     rng = np.random.default_rng(seed)
     batches, title = [], ""
     for start in tqdm(range(0, n, SAMPLE_BATCH), desc="sampling", unit="batch", leave=False, disable=None):
-        images, title = family.sample(model, config, min(SAMPLE_BATCH, n - start), rng, args)
+        images, title = recipe.sample(model, config, min(SAMPLE_BATCH, n - start), rng, sampler_options)
         batches.append(np.asarray(images, np.float32).reshape(-1, 28, 28))
     return np.concatenate(batches), title
 
@@ -69,22 +69,23 @@ def likelihoods_in_bits(metrics: dict, config: dict) -> dict:
     return out
 
 
-def evaluate_run(args, family, model, config) -> dict:
-    """The metrics.json content of a run: ``family.final``, likelihoods in bits, and sample scores."""
-    metrics = {"model": config["model"], "data": config["data"], **family.final(model, config, args)}
+def evaluate_run(run_dir: str, recipe, model, config, *, k: int, limit: int | None, seed: int, n_samples: int,
+                 classifier: str | None, parzen: bool, sampler_options: dict) -> dict:
+    """The metrics.json content of a run: ``recipe.final``, likelihoods in bits, and sample scores."""
+    metrics = {"model": config["model"], "data": config["data"], **recipe.final(model, config, run_dir, limit, seed, k)}
     metrics.update(likelihoods_in_bits(metrics, config))
-    if family.sample is None or args.n_samples == 0:
+    if recipe.sample is None or n_samples == 0:
         return metrics
-    if args.n_samples < MIN_SAMPLES:
-        raise RunError(f"--n-samples {args.n_samples}: expected 0 (no sample metrics) or at least {MIN_SAMPLES} "
+    if n_samples < MIN_SAMPLES:
+        raise RunError(f"--n-samples {n_samples}: expected 0 (no sample metrics) or at least {MIN_SAMPLES} "
                        f"(the classifier score averages over 10 splits)")
-    classifier_dir, classifier = load_classifier(args.classifier, config["data"])
-    samples, title = draw_samples(family, model, config, args.n_samples, args.seed, args)
+    classifier_dir, judge = load_classifier(classifier, config["data"])
+    samples, title = draw_samples(recipe, model, config, n_samples, seed, sampler_options)
     train, test = load(config["data"], "train").images, load(config["data"], "test").images
     metrics["samples"] = {"what": title, "classifier": classifier_dir, "real_images": "gray, not binarized",
-                          **sample_report(samples, classifier, train, test, seed=args.seed)}
-    if args.parzen:
-        metrics["parzen"] = parzen_report(samples, train, test, seed=args.seed)
+                          **sample_report(samples, judge, train, test, seed=seed)}
+    if parzen:
+        metrics["parzen"] = parzen_report(samples, train, test, seed=seed)
     return metrics
 
 

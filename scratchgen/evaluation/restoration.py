@@ -1,4 +1,4 @@
-"""Damaging test images for ``scratchgen restore``, and scoring the restorations.
+"""Damaging test images in known ways, and scoring restorations of them (``scratchgen restore``).
 
 Every restoration task starts from clean test images, damages them in a known way (a hole, noise,
 lower resolution) and asks a trained model for the clean image back; PSNR and SSIM of the
@@ -82,15 +82,6 @@ def damage(task: str, clean: np.ndarray, rng: np.random.Generator, *, mask: str 
         low = downsample(clean).astype(np.float32)
         return low, None, upsample(low)
     raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-
-
-def draws_per_image(restore, k: int, model, config, damaged: np.ndarray, known: np.ndarray | None,
-                    rng: np.random.Generator, args) -> np.ndarray:
-    """(k, n, H, W): ``k`` restorations of each damaged image, drawn in one batch of k * n images
-    (all equal for a deterministic model)."""
-    tiled = lambda a: None if a is None else np.tile(a, (k, 1, 1))  # noqa: E731
-    restored = restore(model, config, tiled(damaged), tiled(known), rng, args)
-    return restored.reshape(k, len(damaged), *restored.shape[1:])
 
 
 def scores(restored: np.ndarray, clean: np.ndarray, shown_damaged: np.ndarray, known: np.ndarray | None,

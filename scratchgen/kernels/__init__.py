@@ -16,6 +16,7 @@ correct; the tests hold every fast path to its twin.
     winograd    F(2x2, 3x3) transforms: conv's fast path for 3x3 stride-1 layers
     optim       fused Adam update
     pool        max and average pooling forward/backward
+    windows     sliding-window geometry and per-tap views shared by the conv and pool twins
     norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm
     upsample    bilinear resampling forward/backward
 """
@@ -27,7 +28,6 @@ from .conv import (
     conv2d_backward_numpy,
     conv2d_forward,
     conv2d_forward_numpy,
-    conv_output_size,
     conv_transpose2d_backward,
     conv_transpose2d_backward_numpy,
     conv_transpose2d_forward,
@@ -65,6 +65,7 @@ from .upsample import (
     upsample_bilinear2d_forward,
     upsample_bilinear2d_forward_numpy,
 )
+from .windows import conv_output_size
 
 __all__ = [
     "adam_update",

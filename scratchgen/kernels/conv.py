@@ -34,27 +34,7 @@ import numpy as np
 
 from . import winograd
 from ._numba import in_bounds_positions, kernel_array, njit, prange
-
-
-class _Window(NamedTuple):
-    """Geometry of a sliding window; each field is a (height, width) pair."""
-
-    kernel_size: tuple
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    """Number of window positions along one axis (PyTorch's floor formula)."""
-    extent = dilation * (kernel - 1) + 1
-    out = (size + 2 * padding - extent) // stride + 1
-    if out < 1:
-        raise ValueError(
-            f"convolution output size would be {out}: input size {size} plus "
-            f"padding 2*{padding} is smaller than the dilated kernel extent {extent}"
-        )
-    return out
+from .windows import Window, conv_output_size, pad_image, sum_into_taps, tap_view
 
 
 def conv_transpose_output_size(size, kernel, stride, padding, output_padding, dilation):
@@ -177,7 +157,7 @@ def _tap_sources(image_hw, window, grid):
 
 
 def _gather(image, cols, window, grid, fold):
-    window = _Window(*(tuple(int(v) for v in field) for field in window))
+    window = Window(*(tuple(int(v) for v in field) for field in window))
     sources, inside = _tap_sources(tuple(image.shape[2:]), window, tuple(grid))
     _gather_kernel(image.reshape(*image.shape[:2], -1), cols, sources, inside, image.dtype.type(0), fold)
 
@@ -208,13 +188,13 @@ def _col2im(cols, x_shape, window, grid):
 
 def im2col(x, kernel_size, stride, padding, dilation):
     """Unfold ``x`` (N, C, H, W) into columns (C*KH*KW, N*OH*OW); see the module docstring."""
-    window = _Window(kernel_size, stride, padding, dilation)
+    window = Window(kernel_size, stride, padding, dilation)
     return _im2col(x, window, _conv_grid(x.shape[2:], window))
 
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     """Adjoint of im2col: sum every column entry back into its tap of a zero image of ``x_shape``."""
-    window = _Window(kernel_size, stride, padding, dilation)
+    window = Window(kernel_size, stride, padding, dilation)
     return _col2im(cols, x_shape, window, _conv_grid(x_shape[2:], window))
 
 
@@ -298,20 +278,6 @@ def _pointwise_weight_grad(grad3, x3, groups, window, w_shape):
 # ---------------------------------------------------------------- NumPy twins
 
 
-def _pad(x, padding, value=0.0):
-    pad_h, pad_w = padding
-    return np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)), constant_values=value)
-
-
-def _tap_view(padded, i, j, stride, dilation, grid):
-    """View of ``padded`` holding kernel tap (i, j) at every grid position, shape (N, C, *grid)."""
-    rows, cols = (
-        slice(tap * step, tap * step + stride_ * (n - 1) + 1, stride_)
-        for tap, step, stride_, n in zip((i, j), dilation, stride, grid)
-    )
-    return padded[:, :, rows, cols]
-
-
 def _by_group_nchw(images, groups):
     """(N, C, H, W) -> (N, groups, C/groups, H, W)."""
     return images.reshape(images.shape[0], groups, -1, *images.shape[2:])
@@ -319,45 +285,30 @@ def _by_group_nchw(images, groups):
 
 def _im2col_numpy(x, window, grid):
     n_images, channels = x.shape[:2]
-    padded = _pad(x, window.padding)
+    padded = pad_image(x, window.padding)
     cols = np.empty((channels, *window.kernel_size, n_images, *grid), dtype=x.dtype)
     for i, j in np.ndindex(*window.kernel_size):
-        taps = _tap_view(padded, i, j, window.stride, window.dilation, grid)
+        taps = tap_view(padded, i, j, window.stride, window.dilation, grid)
         cols[:, i, j] = taps.transpose(1, 0, 2, 3)
     return cols.reshape(-1, n_images * grid[0] * grid[1])
 
 
-def _sum_into_taps(x_shape, window, grid, dtype, tap_values):
-    """A zero image of ``x_shape`` into which every kernel tap (i, j) adds ``tap_values(i, j)``.
-
-    ``tap_values(i, j)`` has shape (N, C, *grid): one value per grid position,
-    added to the pixel that tap (i, j) reads there.
-    """
-    n_images, channels, height, width = x_shape
-    pad_h, pad_w = window.padding
-    padded = np.zeros((n_images, channels, height + 2 * pad_h, width + 2 * pad_w), dtype=dtype)
-    for i, j in np.ndindex(*window.kernel_size):
-        taps = _tap_view(padded, i, j, window.stride, window.dilation, grid)
-        taps += tap_values(i, j)
-    return padded[:, :, pad_h:pad_h + height, pad_w:pad_w + width]
-
-
 def _col2im_numpy(cols, x_shape, window, grid):
     taps_by_offset = cols.reshape(x_shape[1], *window.kernel_size, x_shape[0], *grid)
-    return _sum_into_taps(
+    return sum_into_taps(
         x_shape, window, grid, cols.dtype, lambda i, j: taps_by_offset[:, i, j].transpose(1, 0, 2, 3)
     )
 
 
 def im2col_numpy(x, kernel_size, stride, padding, dilation):
     """Plain-NumPy twin of im2col."""
-    window = _Window(kernel_size, stride, padding, dilation)
+    window = Window(kernel_size, stride, padding, dilation)
     return _im2col_numpy(x, window, _conv_grid(x.shape[2:], window))
 
 
 def col2im_numpy(cols, x_shape, kernel_size, stride, padding, dilation):
     """Plain-NumPy twin of col2im."""
-    window = _Window(kernel_size, stride, padding, dilation)
+    window = Window(kernel_size, stride, padding, dilation)
     return _col2im_numpy(cols, x_shape, window, _conv_grid(x_shape[2:], window))
 
 
@@ -365,7 +316,7 @@ def _naive_conv(padded, w, groups, window, grid):
     w_by_group = w.reshape(groups, -1, *w.shape[1:])
     y = np.zeros((padded.shape[0], groups, w_by_group.shape[1], *grid), dtype=np.result_type(padded, w))
     for i, j in np.ndindex(*window.kernel_size):
-        taps = _by_group_nchw(_tap_view(padded, i, j, window.stride, window.dilation, grid), groups)
+        taps = _by_group_nchw(tap_view(padded, i, j, window.stride, window.dilation, grid), groups)
         y += np.einsum("ngchw,goc->ngohw", taps, w_by_group[..., i, j])
     return y.reshape(padded.shape[0], -1, *grid)
 
@@ -378,14 +329,14 @@ def _naive_input_grad(grad_y, w, groups, window, x_shape):
         dx_by_group = np.einsum("ngohw,goc->ngchw", grad_by_group, w_by_group[..., i, j])
         return dx_by_group.reshape(x_shape[0], x_shape[1], *grad_y.shape[2:])
 
-    return _sum_into_taps(x_shape, window, grad_y.shape[2:], np.result_type(grad_y, w), tap_values)
+    return sum_into_taps(x_shape, window, grad_y.shape[2:], np.result_type(grad_y, w), tap_values)
 
 
 def _naive_weight_grad(grad_y, padded, groups, window, w_shape):
     grad_by_group = _by_group_nchw(grad_y, groups)
     dw = np.empty((groups, w_shape[0] // groups, *w_shape[1:]), dtype=np.result_type(grad_y, padded))
     for i, j in np.ndindex(*window.kernel_size):
-        taps = _tap_view(padded, i, j, window.stride, window.dilation, grad_y.shape[2:])
+        taps = tap_view(padded, i, j, window.stride, window.dilation, grad_y.shape[2:])
         dw[..., i, j] = np.einsum("ngohw,ngchw->goc", grad_by_group, _by_group_nchw(taps, groups))
     return dw.reshape(w_shape)
 
@@ -418,8 +369,8 @@ _POINTWISE = _ConvProducts(_pointwise_columns, _pointwise_columns, _pointwise_co
                            _pointwise_weight_grad)
 _WINOGRAD = _ConvProducts(winograd.input_points, winograd.output_points, winograd.conv, winograd.input_grad,
                           winograd.weight_grad)
-_NAIVE = _ConvProducts(lambda x, window, grid: _pad(x, window.padding), _unchanged, _naive_conv, _naive_input_grad,
-                       _naive_weight_grad)
+_NAIVE = _ConvProducts(lambda x, window, grid: pad_image(x, window.padding), _unchanged, _naive_conv,
+                       _naive_input_grad, _naive_weight_grad)
 
 
 def _add_bias(y, b):
@@ -433,13 +384,13 @@ def _bias_grad(grad_y):
 
 
 def _conv2d_forward(products, x, w, b, stride, padding, dilation, groups):
-    window = _Window(w.shape[2:], stride, padding, dilation)
+    window = Window(w.shape[2:], stride, padding, dilation)
     grid = _conv_grid(x.shape[2:], window)
     return _add_bias(products.conv(products.unfold(x, window, grid), w, groups, window, grid), b)
 
 
 def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw):
-    window = _Window(w.shape[2:], stride, padding, dilation)
+    window = Window(w.shape[2:], stride, padding, dilation)
     unfolded_grad = products.unfold_grad(grad_y)
     dx = products.input_grad(unfolded_grad, w, groups, window, x.shape) if need_dx else None
     dw = None
@@ -450,7 +401,7 @@ def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups, 
 
 
 def _conv_transpose2d_forward(products, x, w, b, stride, padding, output_padding, dilation, groups):
-    window = _Window(w.shape[2:], stride, padding, dilation)
+    window = Window(w.shape[2:], stride, padding, dilation)
     y_hw = _transposed_conv_image_hw(x.shape[2:], window, output_padding)
     y_shape = (x.shape[0], w.shape[1] * groups, *y_hw)
     return _add_bias(products.input_grad(products.unfold_grad(x), w, groups, window, y_shape), b)
@@ -458,7 +409,7 @@ def _conv_transpose2d_forward(products, x, w, b, stride, padding, output_padding
 
 def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_padding, dilation, groups,
                                need_dx, need_dw):
-    window = _Window(w.shape[2:], stride, padding, dilation)
+    window = Window(w.shape[2:], stride, padding, dilation)
     expected_hw = _transposed_conv_image_hw(x.shape[2:], window, output_padding)
     if grad_y.shape[2:] != expected_hw:
         raise ValueError(f"grad_y has spatial shape {grad_y.shape[2:]}, the forward output had {expected_hw}")

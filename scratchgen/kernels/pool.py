@@ -16,7 +16,7 @@ the kernel taps and slice the padded image.
 import numpy as np
 
 from ._numba import in_bounds_positions, kernel_array, njit, prange
-from .conv import _pad, _sum_into_taps, _tap_view, _Window, conv_output_size
+from .windows import Window, conv_output_size, pad_image, sum_into_taps, tap_view
 
 _NO_DILATION = (1, 1)
 
@@ -144,9 +144,9 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding):
 def max_pool2d_forward_numpy(x, kernel_size, stride, padding):
     """Plain-NumPy twin of max_pool2d_forward."""
     grid = _pool_grid(x.shape[2:], kernel_size, stride, padding)
-    padded = _pad(x, padding, value=-np.inf)
+    padded = pad_image(x, padding, value=-np.inf)
     taps = np.stack(
-        [_tap_view(padded, i, j, stride, _NO_DILATION, grid) for i, j in np.ndindex(*kernel_size)], axis=-1
+        [tap_view(padded, i, j, stride, _NO_DILATION, grid) for i, j in np.ndindex(*kernel_size)], axis=-1
     )
     tap = taps.argmax(axis=-1)  # np.argmax returns the first maximum, i.e. raster order
     y = np.take_along_axis(taps, tap[..., None], axis=-1)[..., 0]
@@ -166,13 +166,13 @@ def max_pool2d_backward_numpy(grad_y, argmax, x_shape):
 def avg_pool2d_forward_numpy(x, kernel_size, stride, padding):
     """Plain-NumPy twin of avg_pool2d_forward."""
     grid = _pool_grid(x.shape[2:], kernel_size, stride, padding)
-    padded = _pad(x, padding)
-    total = sum(_tap_view(padded, i, j, stride, _NO_DILATION, grid) for i, j in np.ndindex(*kernel_size))
+    padded = pad_image(x, padding)
+    total = sum(tap_view(padded, i, j, stride, _NO_DILATION, grid) for i, j in np.ndindex(*kernel_size))
     return total / x.dtype.type(kernel_size[0] * kernel_size[1])
 
 
 def avg_pool2d_backward_numpy(grad_y, x_shape, kernel_size, stride, padding):
     """Plain-NumPy twin of avg_pool2d_backward."""
     share = grad_y / grad_y.dtype.type(kernel_size[0] * kernel_size[1])
-    window = _Window(kernel_size, stride, padding, _NO_DILATION)
-    return _sum_into_taps(x_shape, window, grad_y.shape[2:], grad_y.dtype, lambda i, j: share)
+    window = Window(kernel_size, stride, padding, _NO_DILATION)
+    return sum_into_taps(x_shape, window, grad_y.shape[2:], grad_y.dtype, lambda i, j: share)

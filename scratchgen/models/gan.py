@@ -8,8 +8,8 @@ D(x) = sigmoid(logit) being its belief that x is real. They play the min-max gam
 Every loss below takes the discriminator's *logits* and uses log D = log_sigmoid(logit) and
 log(1 - D) = log_sigmoid(-logit), which stay finite at logits of +-100 where sigmoid rounds to
 exactly 0 or 1. The pieces of the game (``discriminator_loss``, ``generator_loss``) are written
-here, and ``GAN`` holds both players so that one state dict is the whole game; the alternating
-updates live in the training recipe (``scratchgen/training/families/gan.py``).
+here; ``GAN`` holds both players, so that one state dict is the whole game, and plays it:
+``GAN.train_step`` is one iteration of Algorithm 1.
 """
 from __future__ import annotations
 
@@ -142,6 +142,34 @@ class GAN(nn.Module):
         """G along the line (or great circle) from z0 to z1: images (steps, H, W)."""
         return self.generate(interpolate_latents(z0, z1, steps, spherical))
 
+    def train_step(self, x, optimizers: dict, generator: np.random.Generator, *, d_steps: int = 1,
+                   real_label: float = 1.0, loss: str = "non_saturating") -> dict:
+        """One iteration of Algorithm 1 of Goodfellow et al. 2014 on the real batch ``x``:
+
+            for k steps:  z ~ p_z;  ascend D's objective, the mean of log D(x) + log(1 - D(G(z)))
+            then:         descend G's loss on the last fake batch, scored by the updated D
+
+        The generator update reuses the last fake batch, as pytorch/examples' dcgan does, instead
+        of drawing a fresh z. ``optimizers`` holds a "generator" and a "discriminator" optimizer;
+        ``generator`` is the NumPy Generator of the noise. Returns the two losses, D's mean
+        probability of "real" on the real and the fake batch, and the norm of G's gradient.
+        """
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        for _ in range(d_steps):
+            fake = self(self.noise(len(x), generator))
+            opt_d.zero_grad()
+            real_logits, fake_logits = self.discriminate(x), self.discriminate(fake.detach())
+            d_loss = discriminator_loss(real_logits, fake_logits, real_label)
+            d_loss.backward()
+            opt_d.step()
+        opt_g.zero_grad()
+        g_loss = generator_loss(self.discriminate(fake), loss)
+        g_loss.backward()
+        g_grad_norm = gradient_norm(self.generator.parameters())
+        opt_g.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": mean_probability(real_logits.data),
+                "d_fake": mean_probability(fake_logits.data), "g_grad_norm": g_grad_norm}
+
 
 # ------------------------------------------------------------------------- the losses
 def discriminator_loss(real_logits, fake_logits, real_label: float = 1.0) -> Tensor:
@@ -173,6 +201,16 @@ def generator_loss(fake_logits, kind: str = "non_saturating") -> Tensor:
     if kind == "non_saturating":
         return -ops.mean(ops.log_sigmoid(fake_logits))
     raise ValueError(f"generator loss must be one of {GENERATOR_LOSSES}, got {kind!r}")
+
+
+def mean_probability(logits: np.ndarray) -> float:
+    """mean D = mean sigmoid(logit), in the overflow-free form (1 + tanh(l / 2)) / 2."""
+    return float(np.mean(0.5 * (1 + np.tanh(0.5 * np.asarray(logits, np.float64)))))
+
+
+def gradient_norm(parameters) -> float:
+    """The Euclidean norm of all the parameters' gradients together."""
+    return float(np.sqrt(sum(np.sum(np.square(p.grad, dtype=np.float64)) for p in parameters if p.grad is not None)))
 
 
 # ------------------------------------------------------------------------- latent-space tools

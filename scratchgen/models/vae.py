@@ -168,7 +168,7 @@ class VAE(nn.Module):
     def elbo(self, x, beta: float = 1.0, eps=None):
         """Per-image  L(x) = E_q[log p(x | z)] - beta * KL(q(z | x) || p(z))  with one sample of z.
 
-        KL in closed form (K&W appendix B): -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).
+        The KL is in closed form, derived where it is computed: ``losses.kl_normal_standard``.
         Returns (elbo, log_likelihood, kl), each a Tensor of shape (N,), in nats per image.
         beta = 1 is the true bound; beta < 1 during KL warm-up.
         """

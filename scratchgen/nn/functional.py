@@ -7,14 +7,13 @@ parameters they own.
 from ..autograd.losses import (binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
                                kl_normal_standard, mse_loss)
 from ..autograd.nn_ops import (avg_pool2d, batch_norm, conv2d, conv_transpose2d, dropout, embedding, group_norm,
-                               interpolate, layer_norm, linear, mask_for_masked_conv, masked_conv2d, max_pool2d,
-                               upsample_bilinear2d, upsample_nearest2d)
+                               interpolate, layer_norm, linear, max_pool2d, upsample_bilinear2d, upsample_nearest2d)
 from ..autograd.ops import leaky_relu, log_sigmoid, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
 
 __all__ = [
     "relu", "leaky_relu", "silu", "sigmoid", "tanh", "softplus", "log_sigmoid", "softmax", "log_softmax",
     "binary_cross_entropy_with_logits", "cross_entropy", "gaussian_nll_loss", "kl_normal_standard", "mse_loss",
-    "linear", "conv2d", "conv_transpose2d", "masked_conv2d", "mask_for_masked_conv", "max_pool2d", "avg_pool2d",
+    "linear", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
     "interpolate", "upsample_nearest2d", "upsample_bilinear2d", "batch_norm", "group_norm", "layer_norm",
     "dropout", "embedding",
 ]

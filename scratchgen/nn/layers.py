@@ -220,12 +220,30 @@ class ConvTranspose2d(_ConvNd):
                                        self.output_padding, self.groups, self.dilation)
 
 
-class MaskedConv2d(Conv2d):
-    """PixelCNN's causal convolution: Conv2d whose weight is multiplied by a fixed mask.
+def mask_for_masked_conv(kernel_size, in_channels: int, out_channels: int, mask_type: str) -> np.ndarray:
+    """PixelCNN's mask for a weight (out_channels, in_channels, KH, KW).
 
-    The mask (a buffer, saved with the model but never trained) zeroes the kernel taps below the
-    centre row and right of the centre; type "A" also zeroes the centre (first layer: a pixel
-    must not see itself), type "B" keeps it (later layers). The kernel size must be odd, and
+    Output pixel i may only see input pixels before i in raster order: rows above the centre,
+    and the pixels left of the centre in the centre row. Type "A" (first layer) also hides the
+    centre pixel itself, so a pixel never sees its own value; type "B" (later layers) lets it see
+    the centre, which there holds features of pixels before it.
+    """
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"MaskedConv2d: mask_type must be 'A' or 'B', got {mask_type!r}")
+    kh, kw = as_pair(kernel_size, "kernel_size", "MaskedConv2d", 1)
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"MaskedConv2d: kernel_size must be odd so the kernel has a centre, got {(kh, kw)}")
+    mask = np.zeros((out_channels, in_channels, kh, kw), dtype=np.float32)
+    mask[:, :, : kh // 2, :] = 1
+    mask[:, :, kh // 2, : kw // 2 + (mask_type == "B")] = 1
+    return mask
+
+
+class MaskedConv2d(Conv2d):
+    """PixelCNN's causal convolution: Conv2d whose weight is multiplied by ``mask_for_masked_conv``.
+
+    The mask is a buffer (saved with the model but never trained). The gradient is the
+    convolution's, masked, so the masked taps get none. The kernel size must be odd, and
     ``padding=kernel_size // 2`` keeps the image size.
     """
 
@@ -233,8 +251,8 @@ class MaskedConv2d(Conv2d):
                  dilation=1, groups: int = 1, bias: bool = True, generator: np.random.Generator | None = None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, generator)
         self.mask_type = mask_type
-        self.register_buffer("mask", nn_ops.mask_for_masked_conv(self.kernel_size, in_channels // groups,
-                                                                 out_channels, mask_type))
+        self.register_buffer("mask", mask_for_masked_conv(self.kernel_size, in_channels // groups, out_channels,
+                                                          mask_type))
 
     def conv_weight(self) -> Tensor:
         return self.weight * self.mask

@@ -1,7 +1,12 @@
-"""Training: the shared loop (trainer.py), figures, and run directories (runs.py).
+"""Training: the loop (trainer.py), each family's recipe (recipes/), run directories (runs.py), and
+the Python API that trains a config into a run directory (api.py).
 
 The metrics (PSNR, AUROC, ...) live in ``scratchgen.evaluation.metrics``.
 """
+from .api import COMMON_OPTIONS, RunResult, make_config, start_run, train_run
+from .recipes import RECIPES, Recipe, load_run
+from .runs import RunError, read_config, read_log
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["Trainer", "TrainingDiverged"]
+__all__ = ["COMMON_OPTIONS", "RECIPES", "Recipe", "RunError", "RunResult", "Trainer", "TrainingDiverged",
+           "load_run", "make_config", "read_config", "read_log", "start_run", "train_run"]

@@ -22,9 +22,7 @@ from tqdm import tqdm
 
 from ..autograd import random as sg_random
 from ..nn import load_checkpoint, save_checkpoint
-
-CHECKPOINT = "checkpoint.npz"
-LOG = "log.jsonl"
+from .runs import CHECKPOINT, LOG, read_log
 
 
 class TrainingDiverged(RuntimeError):
@@ -38,14 +36,6 @@ def generator_state_array(rng: np.random.Generator) -> np.ndarray:
 
 def set_generator_state(rng: np.random.Generator, array: np.ndarray) -> None:
     rng.bit_generator.state = json.loads(np.asarray(array, np.uint8).tobytes().decode())
-
-
-def read_log(run_dir) -> list[dict]:
-    path = os.path.join(run_dir, LOG)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 class Trainer:

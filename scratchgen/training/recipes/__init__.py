@@ -1,7 +1,9 @@
-"""Every model family ``scratchgen train`` knows, and loading a trained run back.
+"""Every model family ``scratchgen.training`` knows: one ``Recipe`` each, and loading a trained run back.
 
-Each module registers ``Family`` recipes (see ``training.runs.Family``); the CLI is built from
-this registry, so a new family is one new module and one line here.
+A recipe says how a family is built from its config, trained (step, optimizer, EMA, schedule,
+the random streams its step draws from), evaluated and drawn, and what can be done with a
+trained run (sample, reconstruct, restore). The CLI and ``train_run`` are built from this
+registry, so a new family is one new module and one line here.
 """
 from __future__ import annotations
 
@@ -9,18 +11,20 @@ import os
 
 from ...nn import load_checkpoint
 from ...optim import EMA
-from ..runs import CONFIG, RunError, read_config
-from ..trainer import CHECKPOINT
+from ..runs import CHECKPOINT, CONFIG, RunError, read_config
 from . import autoencoders, classifier, ddpm, gan, pixelcnn
+from .recipe import Recipe
 
-FAMILIES = {**classifier.FAMILIES, **autoencoders.FAMILIES, **gan.FAMILIES, **ddpm.FAMILIES, **pixelcnn.FAMILIES}
+__all__ = ["RECIPES", "Recipe", "build_model", "load_run"]
+
+RECIPES = {**classifier.RECIPES, **autoencoders.RECIPES, **gan.RECIPES, **ddpm.RECIPES, **pixelcnn.RECIPES}
 
 
 def build_model(config: dict):
     kind = config.get("model")
-    if kind not in FAMILIES:
-        raise RunError(f"unknown model {kind!r} in {CONFIG}: expected one of {', '.join(FAMILIES)}")
-    return FAMILIES[kind].build(config)
+    if kind not in RECIPES:
+        raise RunError(f"unknown model {kind!r} in {CONFIG}: expected one of {', '.join(RECIPES)}")
+    return RECIPES[kind].build(config)
 
 
 def _first_mismatch(error: ValueError) -> str:

@@ -1,7 +1,6 @@
 """Training recipes of the autoencoder (``scratchgen train ae``) and the VAE (``train vae``)."""
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
@@ -10,63 +9,32 @@ from ... import autograd as ag
 from ...data import DataLoader
 from ...evaluation.metrics import psnr
 from ...models import VAE, Autoencoder, corrupt
-from ...models.autoencoder import CORRUPTIONS
-from .. import figures as fig
-from ..runs import Family, eval_images, figures_dir, interpolation_pairs, loss_figure, refuse_overwrite
+from ... import figures as fig
+from ..runs import (INTERPOLATION, RECONSTRUCTIONS, eval_images, figures_dir, interpolation_pairs, loss_figure,
+                    refuse_overwrite)
+from .recipe import Recipe
 
 
-def _classes(text):
-    try:
-        return [int(c) for c in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected digits separated by commas, e.g. 3 or 1,7, got {text!r}") from None
+SHARED_OPTIONS = dict(arch="mlp", hidden=400, binarize="auto", classes=None)
+AE_OPTIONS = dict(SHARED_OPTIONS, latent=32, loss="bce", corrupt=None, noise_level=0.5)
+VAE_OPTIONS = dict(SHARED_OPTIONS, latent=20, likelihood="bernoulli", beta=1.0, kl_warmup=0)
 
 
-def _shared_arguments(p, latent_default):
-    p.add_argument("--arch", choices=["mlp", "conv"], default="mlp",
-                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way (the vae_conv benchmark, benchmarks/README.md)")
-    p.add_argument("--latent", type=int, default=latent_default, help="size of the code")
-    p.add_argument("--hidden", type=int, default=400, help="hidden width of the mlp encoder and decoder")
-    p.add_argument("--binarize", choices=["auto", "bernoulli", "threshold", "none"], default="auto",
-                   help="training pixels: auto = bernoulli (fresh samples every epoch) for a Bernoulli vae, gray otherwise")
-    p.add_argument("--classes", type=_classes, default=None,
-                   help="train only on these digits, e.g. 3 or 1,7 (one-class anomaly detection)")
-
-
-def _ae_arguments(p):
-    _shared_arguments(p, 32)
-    p.add_argument("--loss", choices=["bce", "mse"], default="bce",
-                   help="reconstruction loss: Bernoulli cross-entropy or squared error, summed over pixels")
-    p.add_argument("--corrupt", choices=list(CORRUPTIONS), default=None,
-                   help="train a denoising autoencoder on corrupted inputs with clean targets (hole: an inpainting "
-                        "one, a random square of side --noise-level x 28 removed)")
-    p.add_argument("--noise-level", type=float, default=0.5,
-                   help="with --corrupt: the Gaussian sigma, or the fraction of pixels hit")
-
-
-def _vae_arguments(p):
-    _shared_arguments(p, 20)
-    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
-                   help="decoder: bernoulli for binarized pixels, gaussian for gray values")
-    p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the true ELBO)")
-    p.add_argument("--kl-warmup", type=int, default=0,
-                   help="raise the KL weight linearly from 0 to --beta over this many steps (0: off)")
-
-
-def _binarize(args, default):
-    choice = default if args.binarize == "auto" else args.binarize
+def _binarize(o, default):
+    """The training pixels' binarization: ``"auto"`` is the family's own choice."""
+    choice = default if o["binarize"] == "auto" else o["binarize"]
     return None if choice in (None, "none") else choice
 
 
-def _ae_configure(args):
-    return dict(arch=args.arch, latent=args.latent, hidden=args.hidden, loss=args.loss, classes=args.classes,
-                binarize=_binarize(args, None), corrupt=args.corrupt, noise_level=args.noise_level)
+def _ae_configure(o):
+    return dict(arch=o["arch"], latent=o["latent"], hidden=o["hidden"], loss=o["loss"], classes=o["classes"],
+                binarize=_binarize(o, None), corrupt=o["corrupt"], noise_level=o["noise_level"])
 
 
-def _vae_configure(args):
-    default = "bernoulli" if args.likelihood == "bernoulli" else None
-    return dict(arch=args.arch, latent=args.latent, hidden=args.hidden, likelihood=args.likelihood,
-                beta=args.beta, kl_warmup=args.kl_warmup, classes=args.classes, binarize=_binarize(args, default))
+def _vae_configure(o):
+    default = "bernoulli" if o["likelihood"] == "bernoulli" else None
+    return dict(arch=o["arch"], latent=o["latent"], hidden=o["hidden"], likelihood=o["likelihood"],
+                beta=o["beta"], kl_warmup=o["kl_warmup"], classes=o["classes"], binarize=_binarize(o, default))
 
 
 # ---- autoencoder ---------------------------------------------------------------------------------
@@ -119,20 +87,20 @@ def _ae_figures(model, c, run_dir, tag, x, labels):
     loss_figure(run_dir)
 
 
-def _ae_final(model, c, args):
-    x, _ = eval_images(c, args.limit)
+def _ae_final(model, c, run_dir, limit, seed, k):
+    x, _ = eval_images(c, limit)
     return {"test_images": len(x), **_ae_evaluate(model, c, x)}
 
 
-def _reconstruct(model, c, run_dir, args):
-    path = os.path.join(run_dir, "reconstructions.png")
-    refuse_overwrite(path, args.overwrite)
-    interpolation = os.path.join(run_dir, "interpolation.png")
+def _reconstruct(model, c, run_dir, n, overwrite):
+    path = os.path.join(run_dir, RECONSTRUCTIONS)
+    refuse_overwrite(path, overwrite)
+    interpolation = os.path.join(run_dir, INTERPOLATION)
     if c["model"] == "vae":
-        refuse_overwrite(interpolation, args.overwrite)
-    x, labels = eval_images(c, max(args.n, 200))
-    images, row_labels = reconstruction_rows(model, c, x, args.n)
-    fig.image_grid(path, images, ncols=args.n, row_labels=row_labels, title="Test images and their reconstructions")
+        refuse_overwrite(interpolation, overwrite)
+    x, labels = eval_images(c, max(n, 200))
+    images, row_labels = reconstruction_rows(model, c, x, n)
+    fig.image_grid(path, images, ncols=n, row_labels=row_labels, title="Test images and their reconstructions")
     if c["model"] != "vae":
         return [path]
     rows = [np.concatenate([x[a][None], model.interpolate(x[a], x[b], 10), x[b][None]])
@@ -142,17 +110,17 @@ def _reconstruct(model, c, run_dir, args):
     return [path, interpolation]
 
 
-def _sample(model, c, n, rng, args):
+def _sample(model, c, n, rng, options):
     what = "VAE samples from the prior" if c["model"] == "vae" else "Autoencoder decodings of codes drawn from N(0, I)"
     return model.sample(n, rng), what
 
 
-def _inpaint(model, c, damaged, known, rng, args):
+def _inpaint(model, c, damaged, known, rng, options):
     """The reconstruction of the holed image, with the known pixels kept as they are."""
     return np.where(known, damaged, model.reconstruct(damaged)).astype(np.float32)
 
 
-def _denoise(model, c, damaged, known, rng, args):
+def _denoise(model, c, damaged, known, rng, options):
     return model.reconstruct(np.clip(damaged, 0, 1))
 
 
@@ -204,23 +172,23 @@ def vae_latent_figures(model, run_dir, x, labels, overwrite=True) -> list[str]:
     return paths
 
 
-def _vae_final(model, c, args):
-    x, labels = eval_images(c, args.limit)
+def _vae_final(model, c, run_dir, limit, seed, k):
+    x, labels = eval_images(c, limit)
     metrics = {"test_images": len(x), **_vae_evaluate(model, c, x)}
-    if args.k:
-        bound = model.iwae_bound(x, k=args.k, generator=np.random.default_rng(args.seed))
-        metrics[f"iwae_{args.k}"] = float(np.mean(bound))
-        metrics[f"nll_iwae_{args.k}"] = -float(np.mean(bound))
+    if k:
+        bound = model.iwae_bound(x, k=k, generator=np.random.default_rng(seed))
+        metrics[f"iwae_{k}"] = float(np.mean(bound))
+        metrics[f"nll_iwae_{k}"] = -float(np.mean(bound))
     if c["latent"] == 2:
-        vae_latent_figures(model, args.run_dir, x, labels)
+        vae_latent_figures(model, run_dir, x, labels)
     return metrics
 
 
-FAMILIES = {
-    "ae": Family("autoencoder", _ae_arguments, _ae_configure, _ae_build, _ae_step, _ae_evaluate, _ae_figures,
+RECIPES = {
+    "ae": Recipe("autoencoder", AE_OPTIONS, _ae_configure, _ae_build, _ae_step, _ae_evaluate, _ae_figures,
                  _ae_final, sample=_sample, reconstruct=_reconstruct,
                  restore={"inpaint": _inpaint, "denoise": _denoise}),
-    "vae": Family("variational autoencoder", _vae_arguments, _vae_configure, _vae_build, _vae_step, _vae_evaluate,
+    "vae": Recipe("variational autoencoder", VAE_OPTIONS, _vae_configure, _vae_build, _vae_step, _vae_evaluate,
                   _vae_figures, _vae_final, sample=_sample, reconstruct=_reconstruct),
 }
 

@@ -14,17 +14,15 @@ import numpy as np
 from ...autograd.losses import cross_entropy
 from ...evaluation.metrics import confusion_matrix
 from ...models.classifier import DigitClassifier
-from .. import figures as fig
-from ..runs import Family, cosine_schedule, eval_images, figures_dir, loss_figure
+from ... import figures as fig
+from ..runs import eval_images, figures_dir, loss_figure
+from .recipe import Recipe, cosine_schedule
+
+OPTIONS = dict(width=32)   # channels of the first convolution (the second has twice as many)
 
 
-def _arguments(p):
-    p.add_argument("--width", type=int, default=32,
-                   help="channels of the first convolution (the second has twice as many)")
-
-
-def _configure(args):
-    return dict(width=args.width)
+def _configure(o):
+    return dict(width=o["width"])
 
 
 def _build(c):
@@ -63,12 +61,12 @@ def _figures(model, c, run_dir, tag, x, labels):
     loss_figure(run_dir)
 
 
-def _final(model, c, args):
-    x, labels = eval_images(c, args.limit)
+def _final(model, c, run_dir, limit, seed, k):
+    x, labels = eval_images(c, limit)
     return {"test_images": len(x), **_scores(model, x, labels)}
 
 
-FAMILIES = {
-    "classifier": Family("digit classifier (the judge of `scratchgen evaluate`)", _arguments, _configure, _build,
+RECIPES = {
+    "classifier": Recipe("digit classifier (the judge of `scratchgen evaluate`)", OPTIONS, _configure, _build,
                          _step, _evaluate, _figures, _final, schedule=cosine_schedule, defaults=dict(epochs=5)),
 }

@@ -6,7 +6,6 @@ weights (Ho et al. 2020, appendix B); the loss is evaluated with the trained wei
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 
@@ -16,8 +15,9 @@ from ... import autograd as ag
 from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
-from .. import figures as fig
-from ..runs import Family, add_lr_schedule_option, eval_images, figures_dir, loss_figure, lr_schedule
+from ... import figures as fig
+from ..runs import eval_images, figures_dir, loss_figure
+from .recipe import Recipe, lr_schedule
 
 NUM_CLASSES = 10          # digit labels; label NUM_CLASSES is the "no label" of classifier-free guidance
 DEFAULT_WIDTHS = {"unet": (32, 64), "mlp": (512,)}
@@ -28,52 +28,27 @@ FIGURE_SAMPLES = 64
 TRAJECTORY_ROWS = 8
 
 
-def _widths(text):
-    try:
-        widths = tuple(int(w) for w in text.split(","))
-    except ValueError:
-        widths = ()
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, e.g. 32,64, got {text!r}")
-    return widths
+OPTIONS = dict(net="unet", widths=None, timesteps=1000, schedule="linear", ema_decay=0.999, clip_grad=1.0,
+               class_conditional=False, label_dropout=0.1, lr_schedule="constant")
 
 
-def _arguments(p):
-    p.add_argument("--net", choices=["unet", "mlp"], default="unet",
-                   help="noise network: the ddpm_unet UNet of benchmarks/README.md, or a two-hidden-layer MLP (quickest)")
-    p.add_argument("--widths", type=_widths, default=None,
-                   help="unet: channels at 28x28 and at 14x14/7x7, multiples of 8 (default 32,64); "
-                        "mlp: the hidden width (default 512)")
-    p.add_argument("--timesteps", type=int, default=1000, help="diffusion steps T (linear schedule: at least 21)")
-    p.add_argument("--schedule", choices=["linear", "cosine"], default="linear",
-                   help="betas: linear 1e-4..0.02 (scaled by 1000/T), or cosine (Nichol & Dhariwal 2021)")
-    p.add_argument("--ema-decay", type=float, default=0.999,
-                   help="decay of the moving average of the weights that sampling uses")
-    p.add_argument("--clip-grad", type=float, default=1.0, help="clip the gradient norm to this (0: no clipping)")
-    p.add_argument("--class-conditional", action="store_true",
-                   help="condition on the digit label (classifier-free guidance: `sample --guidance W --label D`)")
-    p.add_argument("--label-dropout", type=float, default=0.1,
-                   help="with --class-conditional: fraction of training labels replaced by 'no label'")
-    add_lr_schedule_option(p, "constant")
-
-
-def _configure(args):
-    widths = args.widths or DEFAULT_WIDTHS[args.net]
-    if args.net == "unet" and (len(widths) != 2 or any(w % GROUPS for w in widths)):
+def _configure(o):
+    widths = o["widths"] or DEFAULT_WIDTHS[o["net"]]
+    if o["net"] == "unet" and (len(widths) != 2 or any(w % GROUPS for w in widths)):
         raise ValueError(f"--widths for the unet is two multiples of {GROUPS} (channels at 28x28 and at 14x14), "
                          f"e.g. 32,64; got {','.join(map(str, widths))}")
-    if args.net == "mlp" and len(widths) != 1:
+    if o["net"] == "mlp" and len(widths) != 1:
         raise ValueError(f"--widths for the mlp is one hidden width, e.g. 512; got {','.join(map(str, widths))}")
-    NoiseSchedule(args.timesteps, args.schedule)   # a bad schedule fails here, before anything is written
-    if not 0 <= args.ema_decay < 1:
-        raise ValueError(f"--ema-decay must be in [0, 1) (0.999 averages over about 1000 steps), got {args.ema_decay}")
-    if not 0 <= args.label_dropout < 1:
-        raise ValueError(f"--label-dropout must be in [0, 1), got {args.label_dropout}")
-    if args.clip_grad < 0:
-        raise ValueError(f"--clip-grad must be >= 0 (0: no clipping), got {args.clip_grad}")
-    return dict(net=args.net, widths=list(widths), timesteps=args.timesteps, schedule=args.schedule,
-                ema_decay=args.ema_decay, clip_grad=args.clip_grad, class_conditional=args.class_conditional,
-                label_dropout=args.label_dropout, lr_schedule=args.lr_schedule)
+    NoiseSchedule(o["timesteps"], o["schedule"])   # a bad schedule fails here, before anything is written
+    if not 0 <= o["ema_decay"] < 1:
+        raise ValueError(f"--ema-decay must be in [0, 1) (0.999 averages over about 1000 steps), got {o['ema_decay']}")
+    if not 0 <= o["label_dropout"] < 1:
+        raise ValueError(f"--label-dropout must be in [0, 1), got {o['label_dropout']}")
+    if o["clip_grad"] < 0:
+        raise ValueError(f"--clip-grad must be >= 0 (0: no clipping), got {o['clip_grad']}")
+    return dict(net=o["net"], widths=list(widths), timesteps=o["timesteps"], schedule=o["schedule"],
+                ema_decay=o["ema_decay"], clip_grad=o["clip_grad"], class_conditional=o["class_conditional"],
+                label_dropout=o["label_dropout"], lr_schedule=o["lr_schedule"])
 
 
 def _build(c):
@@ -163,18 +138,20 @@ def _figures(model, c, run_dir, tag, x, labels):
     loss_figure(run_dir)
 
 
-def _final(model, c, args):
-    x, _ = eval_images(c, args.limit)
+def _final(model, c, run_dir, limit, seed, k):
+    x, _ = eval_images(c, limit)
     return {"test_images": len(x), **_evaluate(model, c, x)}
 
 
-def _sample(model, c, n, rng, args):
+SAMPLER_OPTIONS = dict(sampler="ddim", steps=50, eta=0.0, variance="beta", guidance=0.0, label=None)
+
+
+def _sample(model, c, n, rng, options):
     """DDIM (default: 50 steps, eta 0) or ancestral sampling, in batches; every x_T is drawn first, so
-    both samplers with the same seed start from the same noises. Options absent from ``args`` take
-    the defaults of `scratchgen sample` (so `scratchgen evaluate` samples with DDIM-50)."""
-    sampler, steps, eta = getattr(args, "sampler", "ddim"), getattr(args, "steps", 50), getattr(args, "eta", 0.0)
-    variance, guidance = getattr(args, "variance", "beta"), getattr(args, "guidance", 0.0)
-    label = getattr(args, "label", None)
+    both samplers with the same seed start from the same noises. Options absent from ``options``
+    take their SAMPLER_OPTIONS default."""
+    o = {**SAMPLER_OPTIONS, **options}
+    sampler, steps, eta, variance, guidance, label = (o[k] for k in SAMPLER_OPTIONS)
     if not c["class_conditional"] and (guidance or label is not None):
         raise ValueError("--guidance and --label need a run trained with --class-conditional")
     if label is not None and not 0 <= label < NUM_CLASSES:
@@ -200,26 +177,26 @@ def _sample(model, c, n, rng, args):
 
 
 # ---- restoration: the damaged images are in [0, 1] image units, as restoration.damage makes them ----
-def _inpaint(model, c, damaged, known, rng, args):
-    """RePaint: the known pixels imposed from the forward process at every step (``--resample`` r times),
-    over all T steps or ``--steps`` evenly spaced ones, with ``--reconstruction-guidance`` w."""
+def _inpaint(model, c, damaged, known, rng, options):
+    """RePaint: the known pixels imposed from the forward process at every step (``resample`` r times),
+    over all T steps or ``steps`` evenly spaced ones, with ``reconstruction_guidance`` w."""
     return diffusion_of(model, c, progress=True).inpaint(
-        damaged, known, rng, resample=getattr(args, "resample", 1), steps=getattr(args, "steps", None),
-        reconstruction_guidance=getattr(args, "reconstruction_guidance", 0.0))[:, 0]
+        damaged, known, rng, resample=options.get("resample", 1), steps=options.get("steps"),
+        reconstruction_guidance=options.get("reconstruction_guidance", 0.0))[:, 0]
 
 
-def _denoise(model, c, damaged, known, rng, args):
-    """The reverse process from the t whose noise level matches --noise-std (the noisy image is not clipped)."""
-    return diffusion_of(model, c, progress=True).denoise(damaged, args.noise_std, rng)[:, 0]
+def _denoise(model, c, damaged, known, rng, options):
+    """The reverse process from the t whose noise level matches ``noise_std`` (the noisy image is not clipped)."""
+    return diffusion_of(model, c, progress=True).denoise(damaged, options["noise_std"], rng)[:, 0]
 
 
-def _superres(model, c, damaged, known, rng, args):
+def _superres(model, c, damaged, known, rng, options):
     """ILVR: 28x28 samples whose 2x2 block means are the 14x14 average-pooled input."""
     return diffusion_of(model, c, progress=True).super_resolve(damaged, rng, factor=2)[:, 0]
 
 
-FAMILIES = {
-    "ddpm": Family("denoising diffusion model (DDPM)", _arguments, _configure, _build, _step, _evaluate, _figures,
+RECIPES = {
+    "ddpm": Recipe("denoising diffusion model (DDPM)", OPTIONS, _configure, _build, _step, _evaluate, _figures,
                    _final, ema=lambda model, c: EMA(model, c["ema_decay"], warmup=True), schedule=lr_schedule,
                    sample=_sample,
                    restore={"inpaint": _inpaint, "denoise": _denoise, "superres": _superres},

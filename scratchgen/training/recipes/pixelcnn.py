@@ -7,7 +7,6 @@ hour of the default model on 2 cores). Evaluation and test images are binarized 
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
@@ -16,41 +15,26 @@ from tqdm import tqdm
 from ... import autograd as ag
 from ...evaluation.metrics import nats_to_bits_per_dim
 from ...models.pixelcnn import GatedPixelCNN, PixelCNN
-from .. import figures as fig
-from ..runs import (Family, add_lr_schedule_option, eval_images, figures_dir, loss_figure, lr_schedule, read_log,
-                    refuse_overwrite)
+from ... import figures as fig
+from ..runs import COMPLETIONS, eval_images, figures_dir, loss_figure, read_log, refuse_overwrite
+from .recipe import Recipe, lr_schedule
 
 COMPLETIONS_PER_INPUT = 4
 EVAL_BATCH = 250
 
 
-def _count(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
-    return value
+# 48 x 12 beat 64 x 5 in the same hour at lr 1e-3 (90.7 against 92.8 nats): the receptive field grows one
+# pixel per block, and 5 blocks saw only ~8 pixels up and to the left. Sampling the figure costs one forward
+# pass per pixel (784 for MNIST) whatever the number of images: about a minute of the default model on
+# 2 cores, beside ~9 minutes of training per epoch.
+OPTIONS = dict(channels=48, blocks=12, hidden=64, gated=False, lr_schedule="cosine", figure_samples=16)
 
 
-def _arguments(p):
-    # 48 x 12 beat 64 x 5 in the same hour at lr 1e-3 (90.7 against 92.8 nats): the receptive field
-    # grows one pixel per block, and 5 blocks saw only ~8 pixels up and to the left.
-    p.add_argument("--channels", type=int, default=48, help="feature maps of the 7x7 mask-A layer and the residual stream")
-    p.add_argument("--blocks", type=int, default=12,
-                   help="residual blocks (1x1, masked 3x3 type B, 1x1), or 3x3 gated layers with --gated")
-    p.add_argument("--hidden", type=int, default=64, help="width of the 1x1 output layer before the logits")
-    p.add_argument("--gated", action="store_true",
-                   help="gated PixelCNN (vertical and horizontal stacks, no blind spot); ~7x the cost per layer "
-                        "at equal --channels")
-    add_lr_schedule_option(p, "cosine")
-    # Sampling costs one forward pass per pixel (784 for MNIST) whatever the number of images:
-    # about a minute of the default model on 2 cores, beside ~9 minutes of training per epoch.
-    p.add_argument("--figure-samples", type=_count, default=16,
-                   help="samples drawn for the figure after every epoch, 784 forward passes (0: no sample figure)")
-
-
-def _configure(args):
-    return dict(channels=args.channels, blocks=args.blocks, hidden=args.hidden, gated=args.gated,
-                figure_samples=args.figure_samples, lr_schedule=args.lr_schedule, binarize="bernoulli")
+def _configure(o):
+    if o["figure_samples"] < 0:
+        raise ValueError(f"figure_samples: expected 0 or a positive integer, got {o['figure_samples']}")
+    return dict(channels=o["channels"], blocks=o["blocks"], hidden=o["hidden"], gated=o["gated"],
+                figure_samples=o["figure_samples"], lr_schedule=o["lr_schedule"], binarize="bernoulli")
 
 
 def _build(c):
@@ -105,21 +89,21 @@ def _figures(model, c, run_dir, tag, x, labels):
     _nll_curve(run_dir)
 
 
-def _final(model, c, args):
+def _final(model, c, run_dir, limit, seed, k):
     """The exact test NLL; `scratchgen evaluate` adds it in bits per dimension and states the binarization."""
-    x, _ = eval_images(c, args.limit)
+    x, _ = eval_images(c, limit)
     return {"test_images": len(x), "nll_exact": float(np.mean(nll_per_image(model, x, progress=None)))}
 
 
-def _sample(model, c, n, rng, args):
+def _sample(model, c, n, rng, options):
     return model.sample(n, rng, progress=None)[:, 0], "PixelCNN samples, drawn pixel by pixel"
 
 
-def _complete(model, c, damaged, known, rng, args):
-    """Sample the unknown pixels given the known ones; also writes RUN_DIR/completions.png with
-    several completions of each input (the first is the one returned)."""
-    path = os.path.join(args.run_dir, "completions.png")
-    refuse_overwrite(path, args.overwrite)
+def _complete(model, c, damaged, known, rng, options):
+    """Sample the unknown pixels given the known ones; also writes completions.png into
+    ``options["run_dir"]`` with several completions of each input (the first is the one returned)."""
+    path = os.path.join(options["run_dir"], COMPLETIONS)
+    refuse_overwrite(path, options.get("overwrite", False))
     k = COMPLETIONS_PER_INPUT
     drawn = model.sample(k * len(damaged), rng, damaged.shape[1:], known=np.tile(damaged, (k, 1, 1)),
                          known_mask=np.tile(known, (k, 1, 1)), progress=None)[:, 0]
@@ -131,8 +115,8 @@ def _complete(model, c, damaged, known, rng, args):
     return drawn[:len(damaged)]
 
 
-FAMILIES = {
-    "pixelcnn": Family("PixelCNN", _arguments, _configure, _build, _step, _evaluate, _figures, _final,
+RECIPES = {
+    "pixelcnn": Recipe("PixelCNN", OPTIONS, _configure, _build, _step, _evaluate, _figures, _final,
                        sample=_sample, restore={"complete": _complete}, schedule=lr_schedule,
                        # lr 3e-3: one hour reached 88.71 nats against 90.71 at 1e-3 (docs/pixelcnn.md)
                        defaults=dict(lr=3e-3, batch_size=64, epochs=6)),

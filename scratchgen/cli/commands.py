@@ -1,0 +1,130 @@
+"""What each ``scratchgen`` command does, as Python functions of plain values.
+
+The parser (parser.py) maps options onto these keyword arguments and the demo calls them
+directly. Each raises RunError or ValueError with a one-line message when it cannot run;
+``scratchgen.cli.main`` prints that message and exits with status 2.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from .. import figures as fig
+from ..evaluation import restoration
+from ..training import RECIPES, load_run, runs, train_run
+from ..training.runs import METRICS, SAMPLES, RunError
+from . import scoring
+
+SAMPLER_OPTIONS = ("sampler", "steps", "eta", "variance", "guidance", "label")
+
+
+def train(model: str, out: str | None = None, *, resume: bool = False, overwrite: bool = False, log_every: int = 50,
+          progress: bool | None = None, **options) -> int:
+    """Train a ``model`` run with ``options`` into ``out`` (default runs/MODEL); 130 when interrupted."""
+    out = out or os.path.join("runs", model)
+    result = train_run({"model": model, **options}, out, overwrite=overwrite, resume=resume, log_every=log_every,
+                       progress=progress)
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    print(f"{result.status}: epoch {result.epoch}, step {result.step}, {result.train_minutes:.2f} min of training; "
+          f"{summary}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 130 if result.status == "interrupted" else 0
+
+
+def load_for(run_dir: str, capability: str, outputs=(), overwrite: bool = False):
+    """(config, model, recipe) of ``run_dir``; a RunError when the family cannot do ``capability`` or an
+    output file exists without ``overwrite``."""
+    config, model = load_run(run_dir)
+    recipe = RECIPES[config["model"]]
+    if capability and not getattr(recipe, capability):
+        able = [name for name, r in RECIPES.items() if getattr(r, capability)]
+        raise RunError(f"{run_dir} holds a {config['model']} run, which cannot {capability}: "
+                       f"runs of {', '.join(able)} can")
+    for path in outputs:
+        runs.refuse_overwrite(path, overwrite)
+    return config, model, recipe
+
+
+def sample(run_dir: str, *, n: int = 64, seed: int = 0, output: str | None = None, overwrite: bool = False,
+           **sampler_options) -> str:
+    """A grid of ``n`` samples written to ``output`` (default RUN_DIR/samples.png); returns its path."""
+    path = output or os.path.join(run_dir, SAMPLES)
+    config, model, recipe = load_for(run_dir, "sample", [path], overwrite)
+    images, what = recipe.sample(model, config, n, np.random.default_rng(seed), sampler_options)
+    fig.image_grid(path, images, ncols=int(np.ceil(np.sqrt(n))), title=f"{what} (seed {seed})")
+    print(f"wrote {path}")
+    return path
+
+
+def reconstruct(run_dir: str, *, n: int = 10, overwrite: bool = False) -> list[str]:
+    config, model, recipe = load_for(run_dir, "reconstruct")
+    paths = recipe.reconstruct(model, config, run_dir, n, overwrite)
+    print("wrote " + ", ".join(paths))
+    return paths
+
+
+def draws_per_image(restore, k: int, model, config, damaged: np.ndarray, known: np.ndarray | None,
+                    rng: np.random.Generator, options: dict) -> np.ndarray:
+    """(k, n, H, W): ``k`` restorations of each damaged image, drawn in one batch of k * n images
+    (all equal for a deterministic model)."""
+    tiled = lambda a: None if a is None else np.tile(a, (k, 1, 1))  # noqa: E731
+    restored = restore(model, config, tiled(damaged), tiled(known), rng, options)
+    return restored.reshape(k, len(damaged), *restored.shape[1:])
+
+
+def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float = 0.5, noise_std: float = 0.3,
+            resample: int = 1, steps: int | None = None, reconstruction_guidance: float = 0.0, samples: int = 1,
+            n: int = 10, seed: int = 0, output: str | None = None, overwrite: bool = False) -> dict:
+    """Damage the first ``n`` test images, restore them, write the figure and the scores; returns the scores."""
+    figure = output or os.path.join(run_dir, runs.restoration_files(task)[0])
+    config, model, recipe = load_for(run_dir, "restore", [figure], overwrite)
+    if task not in recipe.restore:
+        raise RunError(f"a {config['model']} run cannot {task}: it can {', '.join(recipe.restore)}")
+    diffusion_inpainting = resample != 1 or steps is not None or reconstruction_guidance
+    if diffusion_inpainting and (config["model"], task) != ("ddpm", "inpaint"):
+        raise RunError(f"--resample, --steps and --reconstruction-guidance apply to ddpm runs with "
+                       f"--task inpaint, not to {config['model']} runs with --task {task}")
+    rng = np.random.default_rng(seed)
+    clean, _ = runs.eval_images(config, n)
+    damaged, known, shown = restoration.damage(task, clean, rng, mask=mask, fraction=fraction, noise_std=noise_std)
+    options = dict(noise_std=noise_std, resample=resample, steps=steps,
+                   reconstruction_guidance=reconstruction_guidance, run_dir=run_dir, overwrite=overwrite)
+    draws = draws_per_image(recipe.restore[task], samples, model, config, damaged, known, rng, options)
+    mean_image = runs.load_split(config, "train").images.mean(axis=0) / 255 if known is not None else None
+    # the mean of the draws estimates the posterior mean E[x | damaged], the fill with the lowest expected error
+    restored = draws.mean(axis=0)
+    scores = restoration.scores(restored, clean, shown, known, mean_image)
+    rows, labels = [clean, shown, restored], ["clean", "damaged", "restored"]
+    if samples > 1:
+        scores.update({f"one_draw_{k}": v for k, v in restoration.scores(draws[0], clean, shown, known).items()
+                       if not k.endswith("_damaged")})
+        rows, labels = rows + [draws[0]], ["clean", "damaged", f"mean of {samples}", "one draw"]
+    fig.image_grid(figure, np.concatenate(rows), ncols=len(clean), row_labels=labels,
+                   title=f"{task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")
+    metrics_path = os.path.splitext(figure)[0] + ".json"
+    with open(metrics_path, "w") as f:
+        json.dump({"task": task, "images": len(clean), "samples": samples, **scores}, f, indent=2)
+    for k, v in scores.items():
+        print(f"{k:>14}: {v:.4f}")
+    print(f"wrote {figure}, {metrics_path}")
+    return scores
+
+
+def evaluate(run_dir: str, *, k: int = 1000, limit: int | None = None, seed: int = 0,
+             n_samples: int = scoring.DEFAULT_SAMPLES, classifier: str | None = None, parzen: bool = False,
+             overwrite: bool = False, **sampler_options) -> dict:
+    """Test metrics of the run and of its samples, written to RUN_DIR/metrics.json; returns them."""
+    path = os.path.join(run_dir, METRICS)
+    config, model, recipe = load_for(run_dir, "", [path], overwrite)
+    started = time.perf_counter()
+    metrics = scoring.evaluate_run(run_dir, recipe, model, config, k=k, limit=limit, seed=seed, n_samples=n_samples,
+                                   classifier=classifier, parzen=parzen, sampler_options=sampler_options)
+    metrics["seconds"] = round(time.perf_counter() - started, 1)
+    with open(path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(scoring.table(metrics))
+    print(f"wrote {path}")
+    return metrics
