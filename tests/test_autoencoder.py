@@ -102,7 +102,7 @@ def test_denoising_autoencoder_training_resumes_bit_for_bit(tmp_path):
         optimizer = family.optimizer(model, config)
         step = family.step(model, optimizer, config)
         return Trainer(str(run_dir), model=model, optimizer=optimizer, loader=DataLoader(generate(32, 3), 16, seed=0),
-                       step=step, generators=step.generators, epochs=epochs, progress=False), model
+                       step=step, generators=step.streams, epochs=epochs, progress=False), model
 
     straight, model_a = trainer(tmp_path / "a", epochs=2)
     straight.fit()

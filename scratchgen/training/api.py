@@ -112,7 +112,7 @@ def train_run(config: dict, out: str, *, overwrite: bool = False, resume: bool =
         model.train()
 
     trainer = Trainer(out, model=model, optimizer=optimizer, loader=loader, step=step, evaluate=evaluate,
-                      figures=figures, ema=ema, schedule=schedule, generators=getattr(step, "generators", {}),
+                      figures=figures, ema=ema, schedule=schedule, generators=step.streams,
                       epochs=config["epochs"], minutes=config["minutes"], log_every=log_every, progress=progress)
     if resume:
         trainer.resume()

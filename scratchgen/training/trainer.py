@@ -20,7 +20,7 @@ from collections import OrderedDict
 import numpy as np
 from tqdm import tqdm
 
-from ..autograd import random as sg_random
+from ..autograd.random import default_generator, generator_state_array, set_generator_state
 from ..nn import load_checkpoint, save_checkpoint
 from .runs import CHECKPOINT, LOG, read_log
 
@@ -29,22 +29,14 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left as it was."""
 
 
-def generator_state_array(rng: np.random.Generator) -> np.ndarray:
-    """A Generator's state as uint8 JSON bytes: 128-bit integers fit, and no pickle is needed."""
-    return np.frombuffer(json.dumps(rng.bit_generator.state).encode(), dtype=np.uint8).copy()
-
-
-def set_generator_state(rng: np.random.Generator, array: np.ndarray) -> None:
-    rng.bit_generator.state = json.loads(np.asarray(array, np.uint8).tobytes().decode())
-
-
 class Trainer:
     """Run ``step`` over ``loader`` for ``epochs`` epochs or ``minutes`` of training, whichever ends first.
 
     ``optimizer`` is one optimizer or a dict of named ones (a GAN's generator and discriminator).
-    ``generators`` names every np.random.Generator the step draws from (e.g. the VAE's noise);
-    they are checkpointed together with the loader's shuffling and binarization streams and
-    scratchgen's default generator.
+    ``generators`` names every np.random.Generator the step draws from (e.g. the VAE's noise;
+    a recipe's ``Step.streams``); they are checkpointed together with the loader's state
+    (``DataLoader.state_dict``: its shuffling and binarization streams) and scratchgen's default
+    generator.
     """
 
     def __init__(self, run_dir, *, model, optimizer, loader, step, evaluate=None, figures=None,
@@ -69,14 +61,8 @@ class Trainer:
     # ---- RNG states -------------------------------------------------------------------------
     def _all_generators(self) -> dict:
         gens = OrderedDict(self.generators)
-        gens["scratchgen_default"] = sg_random.default_generator()
+        gens["scratchgen_default"] = default_generator()
         return gens
-
-    def _loader_generators(self) -> dict:
-        return {"order": self.loader._order_rng, "bits": self.loader._bits_rng}
-
-    def _snapshot_loader(self) -> dict:
-        return {name: generator_state_array(g) for name, g in self._loader_generators().items()}
 
     # ---- checkpoints -----------------------------------------------------------------------------
     def _optimizers(self) -> dict:
@@ -122,9 +108,9 @@ class Trainer:
         self._epoch_sums = {k[4:]: float(v) for k, v in t.items() if k.startswith("sum_")}
         for name, g in self._all_generators().items():
             set_generator_state(g, parts["rng"][name])
-        self._loader_snapshot = {name: parts["rng"][f"loader_{name}"] for name in self._loader_generators()}
-        for name, g in self._loader_generators().items():
-            set_generator_state(g, self._loader_snapshot[name])
+        self._loader_snapshot = {name[len("loader_"):]: array for name, array in parts["rng"].items()
+                                 if name.startswith("loader_")}
+        self.loader.load_state_dict(self._loader_snapshot)
         # Records written after the checkpoint (a crash, a NaN) are dropped: the run redoes them.
         kept = [r for r in read_log(self.run_dir) if r.get("step", 0) <= self.step]
         with open(os.path.join(self.run_dir, LOG), "w") as f:
@@ -180,7 +166,7 @@ class Trainer:
         try:
             while self.epochs is None or self.epoch < self.epochs:
                 if self.batch == 0:
-                    self._loader_snapshot = self._snapshot_loader()
+                    self._loader_snapshot = self.loader.state_dict()
                 bar.set_description(f"epoch {self.epoch + 1}" + (f"/{self.epochs}" if self.epochs else ""))
                 for index, (x, y) in enumerate(self.loader):
                     if index < self.batch:           # resuming mid-epoch: replay the loader's draws
@@ -220,7 +206,7 @@ class Trainer:
                 self.log({"event": "epoch", **means})
                 if self.epoch % self.figures_every == 0 or self.epoch == self.epochs:
                     self._evaluate_and_draw(f"epoch{self.epoch:03d}")
-                self._loader_snapshot = self._snapshot_loader()
+                self._loader_snapshot = self.loader.state_dict()
                 self.save()
             if status == "time budget":
                 self._evaluate_and_draw(f"step{self.step:06d}")

@@ -12,7 +12,7 @@ from ...models import VAE, Autoencoder, corrupt
 from ... import figures as fig
 from ..runs import (INTERPOLATION, RECONSTRUCTIONS, eval_images, figures_dir, interpolation_pairs, loss_figure,
                     refuse_overwrite)
-from .recipe import Recipe
+from .recipe import Recipe, Step
 
 
 SHARED_OPTIONS = dict(arch="mlp", hidden=400, binarize="auto", classes=None)
@@ -52,8 +52,7 @@ def _ae_step(model, optimizer, c):
         loss.backward()
         optimizer.step()
         return {"loss": loss.item()}
-    step.generators = {"corruption": rng}
-    return step
+    return Step(step, streams={"corruption": rng})
 
 
 def _ae_evaluate(model, c, x):
@@ -139,8 +138,7 @@ def _vae_step(model, optimizer, c):
         loss.backward()
         optimizer.step()
         return {"loss": loss.item(), "recon": -float(np.mean(rec.data)), "kl": float(np.mean(kl.data)), "beta": beta}
-    step.generators = {"vae_noise": model.generator}
-    return step
+    return Step(step, streams={"vae_noise": model.generator})
 
 
 def _vae_evaluate(model, c, x):

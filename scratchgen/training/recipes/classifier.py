@@ -16,7 +16,7 @@ from ...evaluation.metrics import confusion_matrix
 from ...models.classifier import DigitClassifier
 from ... import figures as fig
 from ..runs import eval_images, figures_dir, loss_figure
-from .recipe import Recipe, cosine_schedule
+from .recipe import Recipe, Step, cosine_schedule
 
 OPTIONS = dict(width=32)   # channels of the first convolution (the second has twice as many)
 
@@ -37,7 +37,7 @@ def _step(model, optimizer, c):
         optimizer.step()
         trainer.schedule.step()
         return {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
-    return step
+    return Step(step, streams={})
 
 
 def _scores(model, x, labels):

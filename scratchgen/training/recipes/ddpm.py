@@ -17,7 +17,7 @@ from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
 from ... import figures as fig
 from ..runs import eval_images, figures_dir, loss_figure
-from .recipe import Recipe, lr_schedule
+from .recipe import Recipe, Step, lr_schedule
 
 NUM_CLASSES = 10          # digit labels; label NUM_CLASSES is the "no label" of classifier-free guidance
 DEFAULT_WIDTHS = {"unet": (32, 64), "mlp": (512,)}
@@ -86,8 +86,7 @@ def _step(model, optimizer, c, ema):
         if trainer.schedule is not None:
             trainer.schedule.step()
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
-    step.generators = {"diffusion": rng}
-    return step
+    return Step(step, streams={"diffusion": rng})
 
 
 def _evaluate(model, c, x):

@@ -19,7 +19,7 @@ from ...models.gan import (GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscrimin
                            discriminator_loss, mean_probability)
 from ...optim import EMA, Adam
 from ..runs import INTERPOLATION, LOSS_CURVE, eval_images, figures_dir, read_log
-from .recipe import Recipe
+from .recipe import Recipe, Step
 
 FIXED_LATENTS = 64          # the latent batch whose samples are drawn after every epoch
 EVAL_SAMPLES = 1000         # generated images the per-epoch statistics are computed on
@@ -83,8 +83,7 @@ def _step(model, optimizers, c, ema=None):
             ema.update()
         # "loss" is the sum of both players' losses so that the trainer's stop on a non-finite loss watches both.
         return {"loss": metrics["d_loss"] + metrics["g_loss"], **metrics}
-    step.generators = {"noise": rng}
-    return step
+    return Step(step, streams={"noise": rng})
 
 
 def _fixed_latents(model, c, n):

@@ -17,7 +17,7 @@ from ...evaluation.metrics import nats_to_bits_per_dim
 from ...models.pixelcnn import GatedPixelCNN, PixelCNN
 from ... import figures as fig
 from ..runs import COMPLETIONS, eval_images, figures_dir, loss_figure, read_log, refuse_overwrite
-from .recipe import Recipe, lr_schedule
+from .recipe import Recipe, Step, lr_schedule
 
 COMPLETIONS_PER_INPUT = 4
 EVAL_BATCH = 250
@@ -52,7 +52,7 @@ def _step(model, optimizer, c):
         if trainer.schedule is not None:
             trainer.schedule.step()
         return {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
-    return step
+    return Step(step, streams={})
 
 
 def nll_per_image(model, x: np.ndarray, progress: bool | None = False) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The ``Recipe`` every model family fills in, and the optimizer and schedules several share."""
+"""The ``Recipe`` each model family fills in, its training ``Step``, and the optimizer and schedules they share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,6 +22,19 @@ def lr_schedule(optimizer, c, steps_per_epoch):
 
 
 @dataclass
+class Step:
+    """One training step, ``update(x, y, trainer) -> {"loss": float, ...}``, and by name every NumPy
+    Generator it draws from. The Trainer checkpoints the streams, so that a resumed run draws what
+    the uninterrupted one would: a stream left out resumes from a fresh state (tests/test_recipes.py
+    resumes every recipe and compares it bit for bit with a run never stopped)."""
+    update: Callable
+    streams: dict
+
+    def __call__(self, x, y, trainer) -> dict:
+        return self.update(x, y, trainer)
+
+
+@dataclass
 class Recipe:
     """How one model family is trained and used. Functions take the model and the run's config ``c``.
 
@@ -35,7 +48,7 @@ class Recipe:
     options: dict              # option -> default: the family's entries of config.json
     configure: Callable        # options -> the family's entries of config.json, checked
     build: Callable            # c -> model (an nn.Module; its state is the checkpoint's "model")
-    step: Callable             # (model, optimizer, c[, ema]) -> step(x, y, trainer) -> {"loss": ..., ...}
+    step: Callable             # (model, optimizer, c[, ema]) -> Step
     evaluate: Callable         # (model, c, x_eval) -> metrics after every epoch
     figures: Callable          # (model, c, run_dir, tag, x_eval, labels) -> None
     final: Callable            # (model, c, run_dir, limit, seed, k) -> test metrics (`scratchgen evaluate`)
