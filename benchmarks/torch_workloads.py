@@ -45,40 +45,40 @@ def _vae_loss(logits, x, mean, logvar):
     return (reconstruction + kl) / x.shape[0]
 
 
-def _reparameterize(stats, latent, eps):
-    mean, logvar = stats[:, :latent], stats[:, latent:]
+def _reparameterize(stats, latent_dim, eps):
+    mean, logvar = stats[:, :latent_dim], stats[:, latent_dim:]
     return mean + torch.exp(0.5 * logvar) * eps, mean, logvar
 
 
 class MlpVAE(nn.Module):
-    latent = 20
+    latent_dim = 20
 
     def __init__(self):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 2 * self.latent))
-        self.decoder = nn.Sequential(nn.Linear(self.latent, 400), nn.ReLU(), nn.Linear(400, 784))
+        self.encoder = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 2 * self.latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(self.latent_dim, 400), nn.ReLU(), nn.Linear(400, 784))
 
     def forward(self, x, eps):
-        z, mean, logvar = _reparameterize(self.encoder(x), self.latent, eps)
+        z, mean, logvar = _reparameterize(self.encoder(x), self.latent_dim, eps)
         return self.decoder(z), mean, logvar
 
 
 class ConvVAE(nn.Module):
-    latent = 16
+    latent_dim = 16
 
     def __init__(self):
         super().__init__()
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(3136, 2 * self.latent))
+            nn.Flatten(), nn.Linear(3136, 2 * self.latent_dim))
         self.decoder = nn.Sequential(
-            nn.Linear(self.latent, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+            nn.Linear(self.latent_dim, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
             nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1))
 
     def forward(self, x, eps):
-        z, mean, logvar = _reparameterize(self.encoder(x), self.latent, eps)
+        z, mean, logvar = _reparameterize(self.encoder(x), self.latent_dim, eps)
         return self.decoder(z), mean, logvar
 
 

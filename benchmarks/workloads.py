@@ -50,9 +50,9 @@ def _vae_loss(logits, x, mean, logvar):
     return (reconstruction + kl) / x.shape[0]
 
 
-def _reparameterize(stats, latent, eps):
+def _reparameterize(stats, latent_dim, eps):
     """z = mean + exp(0.5 logvar) eps, with mean and logvar the two halves of ``stats``."""
-    mean, logvar = stats[:, :latent], stats[:, latent:]
+    mean, logvar = stats[:, :latent_dim], stats[:, latent_dim:]
     return mean + sg.exp(0.5 * logvar) * eps, mean, logvar
 
 
@@ -70,43 +70,43 @@ def _training_step(optimizer, loss_fn):
 class MlpVAE(nn.Module):
     """Linear(784,400), ReLU, Linear(400,40) -> (mean, logvar); Linear(20,400), ReLU, Linear(400,784)."""
 
-    latent = 20
+    latent_dim = 20
 
     def __init__(self):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 2 * self.latent))
-        self.decoder = nn.Sequential(nn.Linear(self.latent, 400), nn.ReLU(), nn.Linear(400, 784))
+        self.encoder = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 2 * self.latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(self.latent_dim, 400), nn.ReLU(), nn.Linear(400, 784))
 
     def forward(self, x, eps):
-        z, mean, logvar = _reparameterize(self.encoder(x), self.latent, eps)
+        z, mean, logvar = _reparameterize(self.encoder(x), self.latent_dim, eps)
         return self.decoder(z), mean, logvar
 
 
 class ConvVAE(nn.Module):
     """Two stride-2 convs to (64,7,7), Linear(3136,32) -> (mean, logvar); the mirror image back to logits."""
 
-    latent = 16
+    latent_dim = 16
 
     def __init__(self):
         super().__init__()
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(3136, 2 * self.latent))
+            nn.Flatten(), nn.Linear(3136, 2 * self.latent_dim))
         self.decoder = nn.Sequential(
-            nn.Linear(self.latent, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+            nn.Linear(self.latent_dim, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
             nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1))
 
     def forward(self, x, eps):
-        z, mean, logvar = _reparameterize(self.encoder(x), self.latent, eps)
+        z, mean, logvar = _reparameterize(self.encoder(x), self.latent_dim, eps)
         return self.decoder(z), mean, logvar
 
 
 def _vae_workload(name, model, x_shape, seed):
     rng = np.random.default_rng(seed)
     x = _uniform(rng, *x_shape)
-    eps = _normal(rng, x_shape[0], model.latent)
+    eps = _normal(rng, x_shape[0], model.latent_dim)
     optimizer = Adam(model.parameters(), lr=1e-3)
 
     def loss():

@@ -3,9 +3,11 @@ of class c only, score every test image by its reconstruction error, and measure
 score separates the other digits (anomalies, positive) from class c (normal): AUROC per class
 and the mean over the 10 classes.
 
-    python examples/ae_anomaly.py                          # built-in glyph-digits, ~3 minutes
+    python examples/ae_anomaly.py                          # built-in glyph-digits, ~1 minute
     python examples/ae_anomaly.py --data mnist             # real MNIST
 
+Each autoencoder is trained by ``scratchgen.training.train_run`` (what ``scratchgen train ae
+--classes C`` does) into its own run directory, --out/digit-C, and read back with ``load_run``.
 Writes anomaly.md and anomaly.png (AUROC per class) into --out.
 """
 import argparse
@@ -13,22 +15,21 @@ import os
 
 import numpy as np
 
-import scratchgen as sg
-from scratchgen.data import DEFAULT_DATASET, load, resolve_data_arg
-from scratchgen.evaluation.metrics import auroc
-from scratchgen.models import Autoencoder
 from scratchgen import figures
-from scratchgen.training.recipes.autoencoders import fit_autoencoder
+from scratchgen.cli import data_option
+from scratchgen.data import DEFAULT_DATASET, load
+from scratchgen.evaluation.metrics import auroc
+from scratchgen.training import load_run, train_run
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET, help="dataset name or IDX folder")
+    p.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
     p.add_argument("--epochs", type=int, default=10, help="epochs per class")
     p.add_argument("--limit", type=int, default=3000, help="training images per class (0: all)")
     p.add_argument("--code", type=int, default=16, help="code size")
     p.add_argument("--loss", choices=["bce", "mse"], default="mse", help="reconstruction loss")
-    p.add_argument("--out", default="runs/ae_anomaly", help="output folder")
+    p.add_argument("--out", default="runs/ae_anomaly", help="output folder (its run directories are replaced)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -39,15 +40,15 @@ def main():
 
     scores = []
     for c in range(10):
-        images = train.restrict([c]).images
-        images = images[:args.limit] if args.limit else images
-        sg.manual_seed(args.seed)
-        model = Autoencoder("mlp", code=args.code, hidden=256, loss=args.loss)
-        fit_autoencoder(model, images, epochs=args.epochs, batch_size=64, seed=args.seed, desc=f"digit {c}")
-        model.eval()
+        run_dir = os.path.join(args.out, f"digit-{c}")
+        train_run({"model": "ae", "arch": "mlp", "latent": args.code, "hidden": 256, "loss": args.loss,
+                   "classes": [c], "limit": args.limit or None, "epochs": args.epochs, "batch_size": 64,
+                   "lr": 1e-3, "seed": args.seed, "data": args.data}, run_dir, overwrite=True)
+        _, model = load_run(run_dir)
+        trained_on = len(train.restrict([c]).images[:args.limit or None])
         error = np.sum((model.reconstruct(x_test) - x_test) ** 2, axis=(1, 2))   # the anomaly score
         scores.append(auroc(error, test_labels != c))
-        print(f"digit {c}: AUROC {scores[-1]:.4f} ({len(images)} training images)")
+        print(f"digit {c}: AUROC {scores[-1]:.4f} ({trained_on} training images)")
     mean = float(np.mean(scores))
     rows = ["| normal class | " + " | ".join(str(c) for c in range(10)) + " | mean |",
             "|---" * 12 + "|",

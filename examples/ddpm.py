@@ -19,17 +19,18 @@ import numpy as np
 from tqdm import tqdm
 
 import scratchgen as sg
-from scratchgen.data import DEFAULT_DATASET, DataLoader, load, resolve_data_arg
+from scratchgen import figures
+from scratchgen.cli import data_option
+from scratchgen.data import DEFAULT_DATASET, DataLoader, load
 from scratchgen.evaluation.metrics import psnr
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from scratchgen.models.unet import MLPDenoiser, UNet
 from scratchgen.optim import EMA, Adam, clip_grad_norm_
-from scratchgen import figures
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET, help="dataset name or IDX folder")
+    p.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
     p.add_argument("--net", choices=["mlp", "unet"], default="mlp", help="noise network (unet: ddpm_unet, slower)")
     p.add_argument("--minutes", type=float, default=2.0, help="training time budget")
     p.add_argument("--batch-size", type=int, default=64)

@@ -4,24 +4,26 @@ gradient over the first steps of training (docs/gan.md, "Why the non-saturating 
 
     python examples/gan_gradient_norm.py --data mnist      # 2 x 300 steps of gan_mlp, a few minutes
 
-Writes the two run directories and gan_gradient_norm.png into --out.
+Both runs are trained by ``scratchgen.training.train_run`` (what ``scratchgen train gan --loss LOSS
+--log-every 2`` does). Writes the two run directories, --out/minimax and --out/non-saturating
+(replaced), and gan_gradient_norm.png into --out.
 """
 import argparse
 import os
 
 import numpy as np
 
-from scratchgen.cli import main as scratchgen
-from scratchgen.data import DEFAULT_DATASET, resolve_data_arg
 from scratchgen import figures
-from scratchgen.training import read_log
+from scratchgen.cli import data_option
+from scratchgen.data import DEFAULT_DATASET
+from scratchgen.training import read_log, train_run
 
 LOSSES = ("minimax", "non-saturating")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET, help="dataset name or IDX folder")
+    p.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
     p.add_argument("--steps", type=int, default=300, help="generator updates per run (one epoch of steps x 128 images)")
     p.add_argument("--seed", type=int, default=0, help="seed of both runs")
     p.add_argument("--out", default="runs/gan_gradient_norm", help="output folder")
@@ -30,11 +32,10 @@ def main():
     series = {}
     for loss in LOSSES:
         run_dir = os.path.join(args.out, loss)
-        code = scratchgen(["train", "gan", "--data", args.data, "--loss", loss, "--epochs", "1",
-                           "--limit", str(128 * args.steps), "--log-every", "2", "--seed", str(args.seed),
-                           "--out", run_dir, "--overwrite"])
-        if code != 0:
-            raise SystemExit(code)
+        trained = train_run({"model": "gan", "data": args.data, "loss": loss, "epochs": 1, "batch_size": 128,
+                             "limit": 128 * args.steps, "seed": args.seed}, run_dir, overwrite=True, log_every=2)
+        if trained.status == "interrupted":
+            raise SystemExit(130)
         records = [r for r in read_log(run_dir) if r["event"] == "train"]
         series[loss] = ([r["step"] for r in records], [r["g_grad_norm"] for r in records])
         first = [r for r in records if r["step"] <= 50]

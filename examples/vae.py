@@ -15,18 +15,18 @@ import os
 import numpy as np
 
 import scratchgen as sg
-from scratchgen.data import DEFAULT_DATASET, DataLoader, load, resolve_data_arg
+from scratchgen import figures
+from scratchgen.cli import data_option
+from scratchgen.data import DEFAULT_DATASET, DataLoader, load
 from scratchgen.models import VAE
 from scratchgen.optim import Adam
-from scratchgen import figures
-from scratchgen.training import Trainer
+from scratchgen.training import Trainer, read_log
 from scratchgen.training.runs import interpolation_pairs
-from scratchgen.training import read_log
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET, help="dataset name or IDX folder")
+    p.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
     p.add_argument("--latent", type=int, default=2, help="latent dimension (2 draws the manifold)")
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
     p.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
@@ -51,7 +51,7 @@ def main():
     loader = DataLoader(train, 128, seed=args.seed, binarize="bernoulli")
 
     # Model and the step: minimize -ELBO (nats per image, averaged over the batch).
-    model = VAE(args.arch, latent=args.latent, hidden=400, likelihood="bernoulli", seed=args.seed + 1)
+    model = VAE(args.arch, latent_dim=args.latent, hidden=400, likelihood="bernoulli", seed=args.seed + 1)
     optimizer = Adam(model.parameters(), lr=1e-3)
 
     def step(x, y, trainer):
@@ -65,7 +65,7 @@ def main():
         return {"loss": -model.evaluate(x_test[:1000])["elbo"]}
 
     trainer = Trainer(args.out, model=model, optimizer=optimizer, loader=loader, step=step, evaluate=evaluate,
-                      generators={"noise": model.generator}, epochs=args.epochs, minutes=args.minutes)
+                      generators={"noise": model.rng}, epochs=args.epochs, minutes=args.minutes)
     status = trainer.fit()
     print(f"{status} after {trainer.epoch} epochs ({trainer.step} steps, {trainer.train_seconds / 60:.1f} min)")
 
@@ -91,7 +91,7 @@ def main():
 
     # Bounds on log p(x), nats per image: ELBO <= IWAE_k <= log p(x).
     elbo = model.evaluate(x_test)["elbo"]
-    iwae = model.iwae_bound(x_test, k=args.k, generator=np.random.default_rng(2)).mean()
+    iwae = model.iwae_bound(x_test, k=args.k, rng=np.random.default_rng(2)).mean()
     print(f"test ELBO {elbo:.2f}, IWAE-{args.k} {iwae:.2f} nats per image ({len(x_test)} test images)")
     print(f"figures in {args.out}")
 

@@ -36,6 +36,13 @@ def _save(fig, path) -> str:
     return path
 
 
+def save_gray(path, image: np.ndarray) -> str:
+    """Save a uint8 array (H, W) as a grey PNG, pixel for pixel (no axes, no resampling)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    plt.imsave(path, image, cmap="gray", vmin=0, vmax=255)
+    return path
+
+
 def image_grid(path, images, ncols=None, title=None, row_labels=None, scale: float = 0.32) -> str:
     """Save a grid of images (N, H, W) with thin gaps; optional title and one label per row."""
     grid = tile(images, ncols)

@@ -67,7 +67,7 @@ def test_autoencoder_trains(arch, loss):
     sg.manual_seed(0)
     images, _ = generate(32, 3)
     x = images.astype(np.float32) / 255
-    model = Autoencoder(arch, code=8, hidden=32, loss=loss)
+    model = Autoencoder(arch, latent_dim=8, hidden=32, loss=loss)
     opt = Adam(model.parameters(), lr=3e-3)
     first = model.reconstruction_loss(x).item()
     for _ in range(15 if arch == "mlp" else 4):
@@ -85,6 +85,14 @@ def test_autoencoder_bad_input():
         Autoencoder().reconstruct(np.zeros((3, 27)))
     with pytest.raises(ValueError, match="unknown reconstruction loss 'l1'"):
         Autoencoder(loss="l1")
+
+
+def test_autoencoder_uses_its_own_channels_height_width_shape():
+    model = Autoencoder(latent_dim=2, hidden=8, image_shape=(1, 5, 7))
+    x = np.random.default_rng(0).random((3, 35)).astype(np.float32)
+    assert model.reconstruct(x).shape == (3, 5, 7) and model.sample(2).shape == (2, 5, 7)
+    with pytest.raises(ValueError, match=r"^Autoencoder expects image_shape \(1, H, W\) .* got \(3, 5, 7\)$"):
+        Autoencoder(image_shape=(3, 5, 7))
 
 
 def test_denoising_autoencoder_training_resumes_bit_for_bit(tmp_path):

@@ -175,3 +175,15 @@ def test_each_model_keeps_its_own_defaults():
         for option, value in family.defaults.items():
             assert getattr(args, option) == value, (name, option)
     assert parser.parse_args(["train", "vae"]).lr == 1e-3 and parser.parse_args(["train", "ddpm"]).lr == 2e-4
+
+
+def test_data_summary_and_figure(data_dir, tmp_path):
+    r = run("data", "summary", "--data", data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "train: images (" in r.stdout and "test: images (" in r.stdout and "label counts" in r.stdout
+    path = str(tmp_path / "grid.png")
+    assert run("data", "figure", path, "--data", data_dir).returncode == 0
+    import matplotlib.image
+    assert matplotlib.image.imread(path).shape[:2] == (900, 900)
+    r = run("data", "summary", "--data", "cifar10")
+    assert r.returncode == 2 and "unknown dataset 'cifar10'" in r.stderr and "glyph-digits" in r.stderr

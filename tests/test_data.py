@@ -156,8 +156,9 @@ def test_unknown_name_is_a_one_line_error_listing_the_names():
 
 
 def test_argparse_shows_the_unknown_name_message(capsys):
+    from scratchgen.cli import data_option
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=data.resolve_data_arg, default=data.DEFAULT_DATASET)
+    parser.add_argument("--data", type=data_option, default=data.DEFAULT_DATASET)
     assert parser.parse_args(["--data", "fashion-mnist"]).data == "fashion-mnist"
     with pytest.raises(SystemExit):
         parser.parse_args(["--data", "cifar10"])

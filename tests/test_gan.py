@@ -142,3 +142,13 @@ def test_eval_mode_samples_depend_on_their_own_latent_only():
     np.testing.assert_array_equal(model.generate(z), model.generate(z))   # the same batch: the same bits
     assert model.sample(5, np.random.default_rng(1)).shape == (5, 28, 28)
     assert model.discriminate(model.generate(z)).shape == (8,)
+
+
+def test_discriminate_checks_the_images_against_the_generators_shape():
+    model = GAN(MLPGenerator(latent_dim=4, hidden=(8,), image_shape=(1, 5, 7)),
+                MLPDiscriminator(hidden=(8,), image_shape=(1, 5, 7)))
+    assert model.image_shape == (1, 5, 7)
+    images = model.sample(3, np.random.default_rng(0))
+    assert images.shape == (3, 5, 7) and model.discriminate(images).shape == (3,)
+    with pytest.raises(ValueError, match=r"^GAN discriminator expected an image batch of shape \(N, 5, 7\)"):
+        model.discriminate(np.zeros((3, 28, 28), np.float32))

@@ -43,7 +43,7 @@ def _linear_gaussian_vae(mean_shift=(0.0, 0.0), logvar_shift=(0.0, 0.0)):
     """The VAE class with a linear decoder and a linear encoder: q(z | x) is the exact posterior
     moved by ``mean_shift`` and with its log-variance raised by ``logvar_shift``."""
     mean_shift, logvar_shift = np.asarray(mean_shift), np.asarray(logvar_shift)
-    model = VAE("mlp", latent=LATENT, hidden=1, likelihood="gaussian", image_shape=(SIDE, SIDE)).double()
+    model = VAE("mlp", latent_dim=LATENT, hidden=1, likelihood="gaussian", image_shape=(1, SIDE, SIDE)).double()
     model.decoder = nn.Sequential(_linear(W, B), nn.Unflatten(1, (1, SIDE, SIDE)))
     encoder_weight = np.vstack([POSTERIOR_GAIN, np.zeros((LATENT, PIXELS))])
     encoder_bias = np.concatenate([-POSTERIOR_GAIN @ B + mean_shift, np.log(POSTERIOR_VAR) + logvar_shift])

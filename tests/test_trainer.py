@@ -21,7 +21,7 @@ IMAGES = generate(48, 7)
 def _make(run_dir, epochs=3, hook=None):
     """A tiny VAE on 48 glyphs in batches of 16 (3 steps per epoch), dynamically binarized."""
     sg.manual_seed(0)
-    model = VAE("mlp", latent=2, hidden=8, seed=1)
+    model = VAE("mlp", latent_dim=2, hidden=8, seed=1)
     optimizer = Adam(model.parameters(), lr=1e-2)
     loader = DataLoader(IMAGES, 16, seed=0, binarize="bernoulli")
 
@@ -41,7 +41,7 @@ def _make(run_dir, epochs=3, hook=None):
         return {"loss": -model.evaluate(IMAGES[0][:16].astype(np.float32) / 255)["elbo"]}
 
     trainer = Trainer(str(run_dir), model=model, optimizer=optimizer, loader=loader, step=step,
-                      evaluate=evaluate, generators={"noise": model.generator}, epochs=epochs,
+                      evaluate=evaluate, generators={"noise": model.rng}, epochs=epochs,
                       log_every=1, progress=False)
     return trainer, model
 

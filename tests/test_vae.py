@@ -13,14 +13,14 @@ from scratchgen import nn
 from scratchgen.autograd import losses
 from scratchgen.data.glyphs import generate
 from scratchgen.gradcheck import gradcheck_module
-from scratchgen.models import VAE
+from scratchgen.models import VAE, check_images
 
 N_MC = 200_000
 
 
-def _tiny_vae(seed=0, latent=3, likelihood="bernoulli"):
+def _tiny_vae(seed=0, latent_dim=3, likelihood="bernoulli"):
     sg.manual_seed(seed)
-    return VAE("mlp", latent=latent, hidden=16, likelihood=likelihood, seed=seed)
+    return VAE("mlp", latent_dim=latent_dim, hidden=16, likelihood=likelihood, seed=seed)
 
 
 def _glyphs(n, binary=True, seed=5):
@@ -80,7 +80,7 @@ def test_closed_form_kl_matches_monte_carlo():
 
 
 def test_elbo_below_iwae_and_iwae_non_decreasing_in_k():
-    model = _tiny_vae(latent=2)
+    model = _tiny_vae(latent_dim=2)
     x, _ = _glyphs(32)
     opt = __import__("scratchgen.optim", fromlist=["Adam"]).Adam(model.parameters(), lr=1e-2)
     for _ in range(30):
@@ -140,7 +140,7 @@ def test_std_is_exp_half_logvar():
 
 def test_conv_vae_shapes_sampling_and_grid():
     sg.manual_seed(0)
-    model = VAE("conv", latent=2)
+    model = VAE("conv", latent_dim=2)
     x, _ = _glyphs(4)
     loss = model(x)
     loss.backward()
@@ -157,3 +157,24 @@ def test_wrong_image_shape_is_one_line_error():
         model(np.zeros((2, 32, 32), np.float32))
     with pytest.raises(ValueError, match="unknown VAE architecture 'resnet'"):
         VAE("resnet")
+
+
+def test_image_shape_is_channels_height_width_in_every_method():
+    # A 5x7 VAE checks its own shape everywhere, interpolate included (it once assumed 28x28).
+    model = VAE("mlp", latent_dim=2, hidden=8, likelihood="gaussian", image_shape=(1, 5, 7))
+    x = np.random.default_rng(0).random((3, 5, 7)).astype(np.float32)
+    assert model.image_shape == (1, 5, 7) and model.decoder_logvar.shape == (1, 1, 5, 7)
+    assert model.interpolate(x[0], x[1], 4).shape == (4, 5, 7)
+    assert model.manifold(3).shape == (3, 3, 5, 7)
+    assert model.sample(2).shape == (2, 5, 7)
+    with pytest.raises(ValueError, match=r"^VAE expects image_shape \(1, H, W\) .* got \(28, 28\)$"):
+        VAE(image_shape=(28, 28))
+
+
+def test_check_images_accepts_the_layouts_of_the_given_channels_height_width():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32)
+    for layout in ((2, 60), (2, 3, 4, 5)):
+        np.testing.assert_array_equal(check_images(x.reshape(layout), (3, 4, 5)), x.reshape(2, 3, 4, 5))
+    assert check_images(x[:40].reshape(2, 4, 5), (1, 4, 5)).shape == (2, 1, 4, 5)   # one channel may be left out
+    with pytest.raises(ValueError, match=r"^net expected an image batch of shape \(N, 3, 4, 5\) or \(N, 60\), got"):
+        check_images(x[:40].reshape(2, 4, 5), (3, 4, 5), "net")   # three channels may not

@@ -7,9 +7,9 @@ import sys
 from ..allocator import keep_freed_memory
 from ..training import RunError, TrainingDiverged
 from .demo import DemoError
-from .parser import build_parser
+from .parser import build_parser, data_option
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "data_option", "main"]
 
 
 def _fail(message: str) -> int:
@@ -22,9 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     run = args.pop("run")
     args.pop("command")
+    args.pop("what", None)
     try:
         result = run(**args)
-    except (RunError, ValueError) as e:
+    except (RunError, ValueError, OSError) as e:   # a bad input or a file that cannot be read or written
         return _fail(str(e).splitlines()[0])
     except (TrainingDiverged, DemoError) as e:
         return _fail(str(e))

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from .. import figures as fig
+from ..data import SPLITS, load
 from ..evaluation import restoration
 from ..training import RECIPES, load_run, runs, train_run
 from ..training.runs import METRICS, SAMPLES, RunError
@@ -128,3 +129,24 @@ def evaluate(run_dir: str, *, k: int = 1000, limit: int | None = None, seed: int
     print(scoring.table(metrics))
     print(f"wrote {path}")
     return metrics
+
+
+def data_summary(data: str) -> None:
+    """``scratchgen data summary``: the shapes and label counts of both splits."""
+    for split in SPLITS:
+        start = time.perf_counter()
+        images, labels = load(data, split)
+        print(f"{data} {split}: images {images.shape} {images.dtype}, "
+              f"label counts {np.bincount(labels).tolist()}, "
+              f"loaded in {time.perf_counter() - start:.1f} s")
+
+
+def data_figure(path: str, data: str) -> str:
+    """``scratchgen data figure``: a 10x10 grid, the first ten training images of each class, one class per row."""
+    images, labels = load(data, "train")
+    rows = [images[np.flatnonzero(labels == c)[:10]] for c in range(10)]
+    tiles = np.pad(np.array(rows), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=96)
+    grid = tiles.transpose(0, 2, 1, 3).reshape(10 * 30, 10 * 30)
+    fig.save_gray(path, np.kron(grid, np.ones((3, 3), np.uint8)))
+    print(f"wrote {path}")
+    return path

@@ -23,6 +23,28 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}") from None
 
 
+def data_option(text: str) -> str:
+    """argparse's ``type=`` for ``--data``: ``data.resolve_data_arg``, its message as the usage error."""
+    try:
+        return resolve_data_arg(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _data_parser(commands_):
+    d = commands_.add_parser("data", help="inspect a dataset, or draw a grid of its images",
+                             description="Inspect a dataset (shapes and label counts of both splits), or save a "
+                                         "10x10 grid of its first training images of each class.")
+    what = d.add_subparsers(dest="what", required=True, metavar="WHAT")
+    summary = what.add_parser("summary", formatter_class=FORMATTER, help="shapes and label counts of both splits")
+    summary.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
+    summary.set_defaults(run=commands.data_summary)
+    grid = what.add_parser("figure", formatter_class=FORMATTER, help="save a 10x10 grid of training images")
+    grid.add_argument("path", help="the PNG to write")
+    grid.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
+    grid.set_defaults(run=commands.data_figure)
+
+
 def _demo_parser(commands_):
     d = commands_.add_parser("demo", formatter_class=FORMATTER,
                              help="train, evaluate and show every model family in one gallery",
@@ -30,7 +52,7 @@ def _demo_parser(commands_):
                                          "PixelCNN within a time budget, evaluate each, sample and restore, and write "
                                          "OUT/index.html (a self-contained page) and OUT/summary.md. Each model's run "
                                          "directory is OUT/MODEL.")
-    d.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET,
+    d.add_argument("--data", type=data_option, default=DEFAULT_DATASET,
                    help="dataset (the built-in glyph-digits needs no download)")
     d.add_argument("--minutes", type=float, default=10, help="the time budget of the whole demo")
     d.add_argument("--out", default="runs/demo", help="directory of the gallery and the runs")
@@ -47,7 +69,7 @@ def _add_common_train_arguments(p, defaults):
     Each model's parser gets its own copies: argparse parents share their actions, so one model's
     defaults would overwrite another's.
     """
-    p.add_argument("--data", type=resolve_data_arg, default=defaults["data"],
+    p.add_argument("--data", type=data_option, default=defaults["data"],
                    help=f"dataset: one of {', '.join(DATASETS)}, or a folder of MNIST-format IDX files")
     p.add_argument("--epochs", type=_positive_int, default=defaults["epochs"],
                    help="epochs to train (the total, when resuming)")
@@ -181,6 +203,7 @@ def _evaluate_parser(commands_):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scratchgen", description="The ``scratchgen`` command (also ``python -m scratchgen``).")
     commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_demo_parser, _train_parser, _sample_parser, _reconstruct_parser, _restore_parser, _evaluate_parser):
+    for add in (_demo_parser, _train_parser, _sample_parser, _reconstruct_parser, _restore_parser, _evaluate_parser,
+                _data_parser):
         add(commands_)
     return parser

@@ -17,16 +17,11 @@ from ..data import load
 from ..evaluation.harness import check_classifier_dataset, parzen_report, sample_report
 from ..evaluation.metrics import nats_to_bits_per_dim
 from ..training import load_run
-from ..training.runs import TEST_BINARIZATION_SEED, RunError
+from ..training.runs import TEST_BINARIZATION_SEED, RunError, default_classifier_dir
 
 DEFAULT_SAMPLES = 10000
 SAMPLE_BATCH = 1000
 MIN_SAMPLES = 10
-
-
-def default_classifier_dir(data: str) -> str:
-    """Where evaluate looks for the judge of ``data`` without --classifier: runs/classifier-<data>."""
-    return os.path.join("runs", f"classifier-{os.path.basename(data)}")
 
 
 def load_classifier(run_dir: str | None, data: str):

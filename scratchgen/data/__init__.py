@@ -7,7 +7,8 @@
 
 Command-line tools take ``--data mnist|fashion-mnist|glyph-digits|PATH``:
 
-    parser.add_argument("--data", type=resolve_data_arg, default=DEFAULT_DATASET)
+    from scratchgen.cli import data_option
+    parser.add_argument("--data", type=data_option, default=DEFAULT_DATASET)
 
 See docs/data.md for the lookup order, the offline story and how glyph-digits is made.
 """

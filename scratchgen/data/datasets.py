@@ -1,5 +1,4 @@
 """Dataset names, the ``--data`` convention, and ``load``."""
-import argparse
 import os
 from typing import NamedTuple
 
@@ -12,12 +11,8 @@ DEFAULT_DATASET = "glyph-digits"  # needs no download: the quickstart's and the 
 SPLITS = ("train", "test")
 
 
-class UnknownDatasetError(ValueError, argparse.ArgumentTypeError):
-    """A ``--data`` value that is neither a known name nor a folder.
-
-    Also an ``ArgumentTypeError`` so that argparse shows this message rather than a
-    generic "invalid value".
-    """
+class UnknownDatasetError(ValueError):
+    """A ``--data`` value that is neither a known name nor a folder."""
 
 
 class Dataset(NamedTuple):
@@ -58,8 +53,9 @@ class Dataset(NamedTuple):
 def resolve_data_arg(value: str) -> str:
     """Normalise a ``--data`` value: a name from DATASETS, or a folder holding IDX files.
 
-    Returns the dataset name, or the folder as an absolute path. Meant as an argparse
-    ``type=``; known names win over folders of the same name (write ``./mnist`` for those).
+    Returns the dataset name, or the folder as an absolute path; known names win over folders of
+    the same name (write ``./mnist`` for those). ``scratchgen.cli.data_option`` is its argparse
+    ``type=``, which shows this function's message instead of argparse's "invalid value".
     """
     name = value.strip().lower()
     if name in DATASETS:

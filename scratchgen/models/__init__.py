@@ -1,6 +1,7 @@
 """Generative models built from scratchgen.nn: autoencoders and VAEs (more families to come)."""
 from .autoencoder import Autoencoder, corrupt, pca_reconstruct
-from .vae import VAE, check_images
+from .blocks import check_images
+from .vae import VAE
 
 MODELS = {"ae": Autoencoder, "vae": VAE}
 

@@ -14,7 +14,14 @@ import numpy as np
 from .. import autograd as ag
 from .. import nn
 from ..autograd import losses, ops
-from .vae import check_images, conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
+from .blocks import (
+    check_images,
+    conv_decoder,
+    conv_encoder,
+    mlp_decoder,
+    mlp_encoder,
+    single_channel_shape,
+)
 
 ARCHS = ("mlp", "conv")
 RECON_LOSSES = ("mse", "bce")
@@ -22,30 +29,30 @@ CORRUPTIONS = ("gaussian", "salt-pepper", "mask", "hole")
 
 
 class Autoencoder(nn.Module):
-    """Dense (``arch="mlp"``: 784-hidden-code) or convolutional autoencoder; the decoder gives logits."""
+    """Dense (``arch="mlp"``: 784-hidden-latent_dim) or convolutional autoencoder; the decoder gives logits."""
 
-    def __init__(self, arch: str = "mlp", code: int = 32, hidden: int = 400, loss: str = "bce",
-                 image_shape=(28, 28)):
+    def __init__(self, arch: str = "mlp", latent_dim: int = 32, hidden: int = 400, loss: str = "bce",
+                 image_shape=(1, 28, 28)):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown autoencoder architecture {arch!r}: expected one of {', '.join(ARCHS)}")
         if loss not in RECON_LOSSES:
             raise ValueError(f"unknown reconstruction loss {loss!r}: expected one of {', '.join(RECON_LOSSES)}")
-        self.arch, self.code, self.hidden, self.loss_name = arch, int(code), int(hidden), loss
-        self.image_shape = tuple(image_shape)
+        self.arch, self.latent_dim, self.hidden, self.loss_name = arch, int(latent_dim), int(hidden), loss
+        self.image_shape = single_channel_shape(image_shape, "Autoencoder")
         if arch == "mlp":
-            self.encoder = mlp_encoder(int(np.prod(image_shape)), hidden, code)
-            self.decoder = mlp_decoder(code, hidden, self.image_shape)
+            self.encoder = mlp_encoder(int(np.prod(self.image_shape)), hidden, latent_dim)
+            self.decoder = mlp_decoder(latent_dim, hidden, self.image_shape)
         else:
-            self.encoder = conv_encoder(code)
-            self.decoder = conv_decoder(code)
+            self.encoder = conv_encoder(latent_dim)
+            self.decoder = conv_decoder(latent_dim)
 
     def config(self) -> dict:
-        return dict(arch=self.arch, code=self.code, hidden=self.hidden, loss=self.loss_name,
+        return dict(arch=self.arch, latent_dim=self.latent_dim, hidden=self.hidden, loss=self.loss_name,
                     image_shape=list(self.image_shape))
 
     def encode(self, x):
-        """h = f(x): the code, shape (N, code)."""
+        """h = f(x): the code, shape (N, latent_dim)."""
         return self.encoder(check_images(x, self.image_shape, "Autoencoder"))
 
     def decode(self, h):
@@ -75,11 +82,11 @@ class Autoencoder(nn.Module):
             parts = [self(x[s:s + batch]).data for s in range(0, len(x), batch)]
         return (0.5 * (1 + np.tanh(0.5 * np.concatenate(parts))))[:, 0].astype(np.float32)   # sigmoid
 
-    def sample(self, n: int, generator=None) -> np.ndarray:
+    def sample(self, n: int, rng=None) -> np.ndarray:
         """Not a generative model: decodes codes drawn from N(0, I) to show what the decoder does."""
-        rng = np.random.default_rng(0) if generator is None else generator
+        rng = np.random.default_rng(0) if rng is None else rng
         with ag.no_grad():
-            out = self.decode(rng.standard_normal((n, self.code)).astype(np.float32)).data
+            out = self.decode(rng.standard_normal((n, self.latent_dim)).astype(np.float32)).data
         return (0.5 * (1 + np.tanh(0.5 * out)))[:, 0]
 
 
@@ -115,14 +122,14 @@ def corrupt(x: np.ndarray, kind: str, level: float, rng: np.random.Generator) ->
     raise ValueError(f"unknown corruption {kind!r}: expected one of {', '.join(CORRUPTIONS)}")
 
 
-def pca_reconstruct(train: np.ndarray, test: np.ndarray, code: int) -> np.ndarray:
-    """PCA with ``code`` components from NumPy's SVD of the centred training images.
+def pca_reconstruct(train: np.ndarray, test: np.ndarray, latent_dim: int) -> np.ndarray:
+    """PCA with ``latent_dim`` components from NumPy's SVD of the centred training images.
 
     X - m = U S V^T; the code of x is h = V_k^T (x - m), the reconstruction m + V_k h.
     """
     a = train.reshape(len(train), -1).astype(np.float64)
     m = a.mean(axis=0)
     _, _, vt = np.linalg.svd(a - m, full_matrices=False)
-    v = vt[:code].T
+    v = vt[:latent_dim].T
     t = test.reshape(len(test), -1).astype(np.float64)
     return (m + (t - m) @ v @ v.T).reshape(test.shape).astype(np.float32)

@@ -19,7 +19,7 @@ from .. import nn
 from ..autograd import ops
 from ..autograd.losses import binary_cross_entropy_with_logits
 from ..autograd.tensor import Tensor, as_tensor, no_grad
-from .vae import check_images
+from .blocks import check_images
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 DISCRIMINATOR_ACTIVATIONS = ("relu", "leaky_relu")
@@ -78,7 +78,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 64, width: int = 64):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim, self.image_shape = latent_dim, (1, 28, 28)
         self.net = nn.Sequential(
             nn.Linear(latent_dim, 2 * width * 7 * 7), nn.Unflatten(1, (2 * width, 7, 7)),
             nn.BatchNorm2d(2 * width), nn.ReLU(),
@@ -106,27 +106,28 @@ class DCGANDiscriminator(nn.Module):
 class GAN(nn.Module):
     """The generator G and the discriminator D of one game, in one module (one checkpoint).
 
-    ``generator`` maps z (N, latent_dim) to images (N, 1, H, W) in [0, 1] and has a ``latent_dim``;
-    ``discriminator`` maps images to logits (N,). Sampling uses the module's mode: in eval mode
-    G's batch norm uses its running statistics, so each image depends on its own z only
-    (up to float32 rounding: BLAS may sum a batch of 3 and a batch of 8 in different orders).
+    ``generator`` maps z (N, latent_dim) to images (N, 1, H, W) in [0, 1] and has a ``latent_dim``
+    and an ``image_shape`` (1, H, W); ``discriminator`` maps such images to logits (N,). Sampling
+    uses the module's mode: in eval mode G's batch norm uses its running statistics, so each image
+    depends on its own z only (up to float32 rounding: BLAS may sum a batch of 3 and a batch of 8
+    in different orders).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module):
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
-        self.latent_dim = generator.latent_dim
+        self.latent_dim, self.image_shape = generator.latent_dim, tuple(generator.image_shape)
 
     def forward(self, z) -> Tensor:
         return self.generator(z)
 
     def discriminate(self, images) -> Tensor:
         """D's logits for images (N, H, W), (N, 1, H, W) or (N, H*W)."""
-        return self.discriminator(check_images(images, owner="GAN discriminator"))
+        return self.discriminator(check_images(images, self.image_shape, "GAN discriminator"))
 
-    def noise(self, n: int, generator: np.random.Generator) -> np.ndarray:
+    def noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """z ~ p_z = N(0, I), shape (n, latent_dim)."""
-        return generator.standard_normal((n, self.latent_dim)).astype(np.float32)
+        return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
 
     def generate(self, z, batch_size: int = 500) -> np.ndarray:
         """G(z) as images (N, H, W), without a graph."""
@@ -135,14 +136,14 @@ class GAN(nn.Module):
             return np.concatenate([self.generator(z[s:s + batch_size]).data[:, 0]
                                    for s in range(0, len(z), batch_size)])
 
-    def sample(self, n: int, generator: np.random.Generator) -> np.ndarray:
-        return self.generate(self.noise(n, generator))
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.generate(self.noise(n, rng))
 
     def interpolate(self, z0, z1, steps: int, spherical: bool = False) -> np.ndarray:
         """G along the line (or great circle) from z0 to z1: images (steps, H, W)."""
         return self.generate(interpolate_latents(z0, z1, steps, spherical))
 
-    def train_step(self, x, optimizers: dict, generator: np.random.Generator, *, d_steps: int = 1,
+    def train_step(self, x, optimizers: dict, rng: np.random.Generator, *, d_steps: int = 1,
                    real_label: float = 1.0, loss: str = "non_saturating") -> dict:
         """One iteration of Algorithm 1 of Goodfellow et al. 2014 on the real batch ``x``:
 
@@ -151,12 +152,12 @@ class GAN(nn.Module):
 
         The generator update reuses the last fake batch, as pytorch/examples' dcgan does, instead
         of drawing a fresh z. ``optimizers`` holds a "generator" and a "discriminator" optimizer;
-        ``generator`` is the NumPy Generator of the noise. Returns the two losses, D's mean
+        ``rng`` is the NumPy Generator of the noise. Returns the two losses, D's mean
         probability of "real" on the real and the fake batch, and the norm of G's gradient.
         """
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         for _ in range(d_steps):
-            fake = self(self.noise(len(x), generator))
+            fake = self(self.noise(len(x), rng))
             opt_d.zero_grad()
             real_logits, fake_logits = self.discriminate(x), self.discriminate(fake.detach())
             d_loss = discriminator_loss(real_logits, fake_logits, real_label)

@@ -7,7 +7,7 @@ Generative model (K&W section 2.1):   p(z) = N(0, I),   p_theta(x | z) = Bernoul
 for binarized images, or N(f(z), exp(s)) per pixel for gray values.
 Recognition model (K&W eq. 9):        q_phi(z | x) = N(mu(x), diag(exp(logvar(x)))).
 
-Shapes: images (N, 28, 28) or (N, 1, 28, 28) or (N, 784), values in [0, 1].
+Shapes: images (N, 28, 28) or (N, 1, 28, 28) or (N, 784), values in [0, 1]; ``image_shape`` is (1, H, W).
 Everything "per image" is a *sum over pixels* (nats per image), never a per-pixel mean.
 """
 from __future__ import annotations
@@ -19,6 +19,14 @@ import numpy as np
 from .. import autograd as ag
 from .. import nn
 from ..autograd import losses, ops
+from .blocks import (
+    check_images,
+    conv_decoder,
+    conv_encoder,
+    mlp_decoder,
+    mlp_encoder,
+    single_channel_shape,
+)
 
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -41,88 +49,47 @@ def _bernoulli_log_likelihood_rows(x: np.ndarray, logits: np.ndarray) -> np.ndar
     return np.einsum("mnd,nd->mn", logits, x, dtype=np.float64) - s.sum(axis=2, dtype=np.float64)
 
 
-def check_images(x, image_shape=(28, 28), owner="model"):
-    """Accept (N, H, W), (N, 1, H, W) or (N, H*W); return (N, 1, H, W) or raise a one-line error.
-
-    NumPy input becomes a float32 (or float64) array; a Tensor stays a Tensor (reshaped in the graph).
-    """
-    is_tensor = isinstance(x, ag.Tensor)
-    if not is_tensor:
-        x = np.asarray(x)
-    h, w = image_shape
-    if not ((x.ndim == 2 and x.shape[1] == h * w) or (x.ndim == 3 and x.shape[1:] == (h, w))
-            or (x.ndim == 4 and x.shape[1:] == (1, h, w))):
-        raise ValueError(f"{owner} expected an image batch of shape (N, {h}, {w}), (N, 1, {h}, {w}) "
-                         f"or (N, {h * w}), got shape {tuple(x.shape)}")
-    if is_tensor:
-        return ops.reshape(x, x.shape[0], 1, h, w)
-    x = x.reshape(len(x), 1, h, w)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
-
-
-def mlp_encoder(pixels: int, hidden: int, out: int) -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, out))
-
-
-def mlp_decoder(latent: int, hidden: int, image_shape) -> nn.Module:
-    pixels = int(np.prod(image_shape))
-    return nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, pixels),
-                         nn.Unflatten(1, (1, *image_shape)))
-
-
-def conv_encoder(out: int) -> nn.Module:
-    """The ``vae_conv`` encoder of benchmarks/README.md: 1x28x28 -> 32x14x14 -> 64x7x7 -> out."""
-    return nn.Sequential(nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),
-                         nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
-                         nn.Flatten(), nn.Linear(64 * 7 * 7, out))
-
-
-def conv_decoder(latent: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(latent, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-                         nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
-                         nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1))
-
-
 class VAE(nn.Module):
     """VAE with a diagonal-Gaussian encoder and a Bernoulli or Gaussian decoder.
 
     ``arch="mlp"`` is the ``vae_mlp`` layout of benchmarks/README.md (784-400-(20+20), 20-400-784)
-    with the defaults; ``arch="conv"`` is ``vae_conv`` (use ``latent=16``). ``generator`` feeds the noise
+    with the defaults; ``arch="conv"`` is ``vae_conv`` (use ``latent_dim=16``). ``rng`` feeds the noise
     eps of the reparameterization; the trainer saves and restores its state.
     """
 
-    def __init__(self, arch: str = "mlp", latent: int = 20, hidden: int = 400,
-                 likelihood: str = "bernoulli", image_shape=(28, 28), seed: int = 0):
+    def __init__(self, arch: str = "mlp", latent_dim: int = 20, hidden: int = 400,
+                 likelihood: str = "bernoulli", image_shape=(1, 28, 28), seed: int = 0):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown VAE architecture {arch!r}: expected one of {', '.join(ARCHS)}")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}: expected one of {', '.join(LIKELIHOODS)}")
-        if arch == "conv" and tuple(image_shape) != (28, 28):
-            raise ValueError(f"the conv VAE expects 28x28 images, got {tuple(image_shape)}")
-        self.arch, self.latent, self.hidden = arch, int(latent), int(hidden)
-        self.likelihood, self.image_shape = likelihood, tuple(image_shape)
+        image_shape = single_channel_shape(image_shape, "VAE")
+        if arch == "conv" and image_shape != (1, 28, 28):
+            raise ValueError(f"the conv VAE expects 1x28x28 images, got {image_shape}")
+        self.arch, self.latent_dim, self.hidden = arch, int(latent_dim), int(hidden)
+        self.likelihood, self.image_shape = likelihood, image_shape
         pixels = int(np.prod(image_shape))
         if arch == "mlp":
-            self.encoder = mlp_encoder(pixels, hidden, 2 * latent)
-            self.decoder = mlp_decoder(latent, hidden, self.image_shape)
+            self.encoder = mlp_encoder(pixels, hidden, 2 * latent_dim)
+            self.decoder = mlp_decoder(latent_dim, hidden, image_shape)
         else:
-            self.encoder = conv_encoder(2 * latent)
-            self.decoder = conv_decoder(latent)
+            self.encoder = conv_encoder(2 * latent_dim)
+            self.decoder = conv_decoder(latent_dim)
         if likelihood == "gaussian":
             # One learned log-variance s per pixel: p(x_i | z) = N(f_i(z), exp(s_i)).
-            self.decoder_logvar = nn.Parameter(np.full((1, 1, *image_shape), -3.0, np.float32))
-        self.generator = np.random.default_rng(seed)
+            self.decoder_logvar = nn.Parameter(np.full((1, *image_shape), -3.0, np.float32))
+        self.rng = np.random.default_rng(seed)
 
     def config(self) -> dict:
-        return dict(arch=self.arch, latent=self.latent, hidden=self.hidden,
+        return dict(arch=self.arch, latent_dim=self.latent_dim, hidden=self.hidden,
                     likelihood=self.likelihood, image_shape=list(self.image_shape))
 
     # ---- q_phi(z | x): K&W eq. 9 -------------------------------------------------------
     def encode(self, x):
         """mu, log sigma^2 = encoder(x): the parameters of q(z | x) = N(mu, diag(sigma^2))."""
         h = self.encoder(check_images(x, self.image_shape, "VAE"))
-        return h[:, :self.latent], h[:, self.latent:]
+        return h[:, :self.latent_dim], h[:, self.latent_dim:]
 
     # ---- the reparameterization trick: K&W eq. 10 / section 2.4 -----------------------
     def reparameterize(self, mean, logvar, eps=None):
@@ -132,7 +99,7 @@ class VAE(nn.Module):
         differentiable function of (mu, logvar) and gradients flow through the sample.
         """
         if eps is None:
-            eps = self.generator.standard_normal(mean.shape).astype(mean.dtype)
+            eps = self.rng.standard_normal(mean.shape).astype(mean.dtype)
         return mean + ops.exp(0.5 * logvar) * eps
 
     # ---- p_theta(x | z) ------------------------------------------------------------------
@@ -185,13 +152,13 @@ class VAE(nn.Module):
         return -ops.mean(elbo), rec, kl
 
     # ---- the importance-weighted bound: Burda et al. eq. 8 -----------------------------
-    def log_importance_weights(self, x, k: int, generator=None, chunk: int = 50000) -> np.ndarray:
+    def log_importance_weights(self, x, k: int, rng=None, chunk: int = 50000) -> np.ndarray:
         """log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x) for k draws z_i ~ q(z | x): (N, k).
 
         Burda et al. eq. 7 without the average; computed in float64 without a graph, decoding at
         most ``chunk`` latent samples at a time. z_i = mu + exp(0.5 logvar) eps_i as in training.
         """
-        rng = self.generator if generator is None else generator
+        rng = self.rng if rng is None else rng
         x = check_images(x, self.image_shape, "VAE")
         n = len(x)
         with ag.no_grad():
@@ -200,7 +167,7 @@ class VAE(nn.Module):
             per = max(1, chunk // n)                  # latent samples per image per chunk
             for s in range(0, k, per):
                 m = min(k, s + per) - s
-                eps = rng.standard_normal((m, n, self.latent))
+                eps = rng.standard_normal((m, n, self.latent_dim))
                 z = mean + np.exp(0.5 * logvar) * eps                              # (m, n, d)
                 log_q = -0.5 * np.sum(LOG_2PI + logvar + eps ** 2, axis=2)         # log N(z; mu, sigma^2)
                 log_pz = -0.5 * np.sum(LOG_2PI + z ** 2, axis=2)                   # log N(z; 0, I)
@@ -214,7 +181,7 @@ class VAE(nn.Module):
                 logw[:, s:s + m] = (log_px + log_pz - log_q).T
         return logw
 
-    def iwae_bound(self, x, k: int = 1000, generator=None, chunk: int = 50000) -> np.ndarray:
+    def iwae_bound(self, x, k: int = 1000, rng=None, chunk: int = 50000) -> np.ndarray:
         """Per image, log p(x) >= L_k = E[ log (1/k) sum_i w_i ],  w_i = p(x, z_i) / q(z_i | x)
         (Burda et al. eq. 8), estimated with one draw of the k samples.
 
@@ -222,7 +189,7 @@ class VAE(nn.Module):
         Images are processed in groups so that one group decodes about ``chunk`` samples; k = 5000
         runs on the whole test set. The average is a log-sum-exp, stable for log w ~ -100.
         """
-        rng = self.generator if generator is None else generator
+        rng = self.rng if rng is None else rng
         x = check_images(x, self.image_shape, "VAE")
         out = np.empty(len(x), np.float64)
         per = max(1, chunk // k)
@@ -233,10 +200,10 @@ class VAE(nn.Module):
         return out
 
     # ---- generation ---------------------------------------------------------------------------
-    def sample(self, n: int, generator=None) -> np.ndarray:
+    def sample(self, n: int, rng=None) -> np.ndarray:
         """x ~ E[p(x | z)], z ~ p(z) = N(0, I): the decoder's mean images (n, H, W)."""
-        rng = self.generator if generator is None else generator
-        z = rng.standard_normal((n, self.latent)).astype(np.float32)
+        rng = self.rng if rng is None else rng
+        z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
         return self.decode_mean(z)
 
     def decode_mean(self, z) -> np.ndarray:
@@ -255,17 +222,18 @@ class VAE(nn.Module):
 
     def interpolate(self, x0, x1, steps: int = 10) -> np.ndarray:
         """Decode (1 - t) mu(x0) + t mu(x1) for t in [0, 1]: (steps, H, W)."""
-        m = self.latent_means(np.stack([check_images(x0[None])[0], check_images(x1[None])[0]]))
+        ends = [check_images(x[None], self.image_shape, "VAE")[0] for x in (x0, x1)]
+        m = self.latent_means(np.stack(ends))
         t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
         return self.decode_mean((1 - t) * m[0] + t * m[1])
 
     def manifold(self, n: int = 20, span: float = 3.0) -> np.ndarray:
         """For a 2-d latent: decode an n x n grid of z over [-span, span]^2 -> (n, n, H, W)."""
-        if self.latent != 2:
-            raise ValueError(f"the manifold grid needs a 2-d latent, this model has {self.latent}")
+        if self.latent_dim != 2:
+            raise ValueError(f"the manifold grid needs a 2-d latent, this model has {self.latent_dim}")
         g = np.linspace(-span, span, n, dtype=np.float32)
         z = np.stack(np.meshgrid(g, g[::-1]), axis=-1).reshape(-1, 2)   # rows: z2 from top to bottom
-        return self.decode_mean(z).reshape(n, n, *self.image_shape)
+        return self.decode_mean(z).reshape(n, n, *self.image_shape[1:])
 
     def evaluate(self, x, batch: int = 500, seed: int = 0) -> dict:
         """Mean ELBO, log-likelihood and KL (nats per image) over ``x``, one z per image.
@@ -278,7 +246,7 @@ class VAE(nn.Module):
         with ag.no_grad():
             for s in range(0, len(x), batch):
                 xb = x[s:s + batch]
-                eps = rng.standard_normal((len(xb), self.latent)).astype(np.float32)
+                eps = rng.standard_normal((len(xb), self.latent_dim)).astype(np.float32)
                 e, r, k = self.elbo(xb, eps=eps)
                 total += [float(np.sum(e.data)), float(np.sum(r.data)), float(np.sum(k.data))]
         total /= len(x)

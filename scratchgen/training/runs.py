@@ -33,6 +33,11 @@ def restoration_files(task: str) -> tuple[str, str]:
     return f"restore_{task}.png", f"restore_{task}.json"
 
 
+def default_classifier_dir(data: str) -> str:
+    """The run directory of the classifier that judges samples of ``data``: runs/classifier-<data>."""
+    return os.path.join("runs", f"classifier-{os.path.basename(data)}")
+
+
 class RunError(Exception):
     """A problem with a run directory or its inputs, reported as one line."""
 

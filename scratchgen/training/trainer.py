@@ -20,7 +20,11 @@ from collections import OrderedDict
 import numpy as np
 from tqdm import tqdm
 
-from ..autograd.random import default_generator, generator_state_array, set_generator_state
+from ..autograd.random import (
+    default_generator,
+    generator_state_array,
+    set_generator_state,
+)
 from ..nn import load_checkpoint, save_checkpoint
 from .runs import CHECKPOINT, LOG, read_log
 

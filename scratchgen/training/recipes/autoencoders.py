@@ -6,14 +6,19 @@ import os
 import numpy as np
 
 from ... import autograd as ag
-from ...data import DataLoader
+from ... import figures as fig
 from ...evaluation.metrics import psnr
 from ...models import VAE, Autoencoder, corrupt
-from ... import figures as fig
-from ..runs import (INTERPOLATION, RECONSTRUCTIONS, eval_images, figures_dir, interpolation_pairs, loss_figure,
-                    refuse_overwrite)
+from ..runs import (
+    INTERPOLATION,
+    RECONSTRUCTIONS,
+    eval_images,
+    figures_dir,
+    interpolation_pairs,
+    loss_figure,
+    refuse_overwrite,
+)
 from .recipe import Recipe, Step
-
 
 SHARED_OPTIONS = dict(arch="mlp", hidden=400, binarize="auto", classes=None)
 AE_OPTIONS = dict(SHARED_OPTIONS, latent=32, loss="bce", corrupt=None, noise_level=0.5)
@@ -39,7 +44,7 @@ def _vae_configure(o):
 
 # ---- autoencoder ---------------------------------------------------------------------------------
 def _ae_build(c):
-    return Autoencoder(c["arch"], code=c["latent"], hidden=c["hidden"], loss=c["loss"])
+    return Autoencoder(c["arch"], latent_dim=c["latent"], hidden=c["hidden"], loss=c["loss"])
 
 
 def _ae_step(model, optimizer, c):
@@ -125,7 +130,7 @@ def _denoise(model, c, damaged, known, rng, options):
 
 # ---- VAE -------------------------------------------------------------------------------------------
 def _vae_build(c):
-    return VAE(c["arch"], latent=c["latent"], hidden=c["hidden"], likelihood=c["likelihood"], seed=c["seed"] + 2)
+    return VAE(c["arch"], latent_dim=c["latent"], hidden=c["hidden"], likelihood=c["likelihood"], seed=c["seed"] + 2)
 
 
 def _vae_step(model, optimizer, c):
@@ -138,7 +143,7 @@ def _vae_step(model, optimizer, c):
         loss.backward()
         optimizer.step()
         return {"loss": loss.item(), "recon": -float(np.mean(rec.data)), "kl": float(np.mean(kl.data)), "beta": beta}
-    return Step(step, streams={"vae_noise": model.generator})
+    return Step(step, streams={"vae_noise": model.rng})
 
 
 def _vae_evaluate(model, c, x):
@@ -174,7 +179,7 @@ def _vae_final(model, c, run_dir, limit, seed, k):
     x, labels = eval_images(c, limit)
     metrics = {"test_images": len(x), **_vae_evaluate(model, c, x)}
     if k:
-        bound = model.iwae_bound(x, k=k, generator=np.random.default_rng(seed))
+        bound = model.iwae_bound(x, k=k, rng=np.random.default_rng(seed))
         metrics[f"iwae_{k}"] = float(np.mean(bound))
         metrics[f"nll_iwae_{k}"] = -float(np.mean(bound))
     if c["latent"] == 2:
@@ -190,34 +195,3 @@ RECIPES = {
                   _vae_figures, _vae_final, sample=_sample, reconstruct=_reconstruct),
 }
 
-
-def fit_autoencoder(model, images: np.ndarray, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
-                    seed: int = 0, corruption=None, desc: str = "training", progress=None) -> list[float]:
-    """Train an Autoencoder on uint8 images with Adam; returns the mean loss of each epoch.
-
-    ``corruption = (kind, level)`` trains a denoising autoencoder: corrupted inputs, clean targets.
-    The examples use this short loop; ``scratchgen train ae`` uses the full Trainer.
-    """
-    from tqdm import tqdm
-
-    from ...optim import Adam
-    optimizer = Adam(model.parameters(), lr=lr)
-    loader = DataLoader((images, np.zeros(len(images), np.int64)), batch_size, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    history = []
-    bar = tqdm(total=epochs * len(loader), desc=desc, unit="step", leave=False,
-               disable=(not progress) if progress is not None else None)
-    for _ in range(epochs):
-        total = 0.0
-        for x, _ in loader:
-            x_in = corrupt(x, *corruption, rng) if corruption else x
-            optimizer.zero_grad()
-            loss = model.reconstruction_loss(x_in, x)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(x)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3g}")
-        history.append(total / len(images))
-    bar.close()
-    return history

@@ -11,10 +11,10 @@ import os
 
 import numpy as np
 
+from ... import figures as fig
 from ...autograd.losses import cross_entropy
 from ...evaluation.metrics import confusion_matrix
 from ...models.classifier import DigitClassifier
-from ... import figures as fig
 from ..runs import eval_images, figures_dir, loss_figure
 from .recipe import Recipe, Step, cosine_schedule
 

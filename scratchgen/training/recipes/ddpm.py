@@ -12,10 +12,10 @@ import os
 import numpy as np
 
 from ... import autograd as ag
+from ... import figures as fig
 from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
-from ... import figures as fig
 from ..runs import eval_images, figures_dir, loss_figure
 from .recipe import Recipe, Step, lr_schedule
 

@@ -15,8 +15,15 @@ import numpy as np
 
 from ... import figures as fig
 from ...autograd import no_grad
-from ...models.gan import (GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
-                           discriminator_loss, mean_probability)
+from ...models.gan import (
+    GAN,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    discriminator_loss,
+    mean_probability,
+)
 from ...optim import EMA, Adam
 from ..runs import INTERPOLATION, LOSS_CURVE, eval_images, figures_dir, read_log
 from .recipe import Recipe, Step

@@ -13,10 +13,17 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import autograd as ag
+from ... import figures as fig
 from ...evaluation.metrics import nats_to_bits_per_dim
 from ...models.pixelcnn import GatedPixelCNN, PixelCNN
-from ... import figures as fig
-from ..runs import COMPLETIONS, eval_images, figures_dir, loss_figure, read_log, refuse_overwrite
+from ..runs import (
+    COMPLETIONS,
+    eval_images,
+    figures_dir,
+    loss_figure,
+    read_log,
+    refuse_overwrite,
+)
 from .recipe import Recipe, Step, lr_schedule
 
 COMPLETIONS_PER_INPUT = 4
