@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .. import figures as fig
 from ..training import train_run
-from ..training.runs import restoration_files
+from ..training.runs import INTERPOLATION, LOSS_CURVE, RECONSTRUCTIONS, SAMPLES, restoration_files
 from . import commands
 
 TRAINING_SHARE = 0.6      # of the budget; the rest is evaluation, sampling and restoration
@@ -40,28 +40,28 @@ class Stage:
 
 STAGES = [
     Stage("classifier", 0.07, "Digit classifier (the judge of the sample metrics)",
-          images=[("test accuracy during training", "loss_curve.png")], in_overview=False),
+          images=[("test accuracy during training", LOSS_CURVE)], in_overview=False),
     Stage("ae", 0.08, "Denoising autoencoder", dict(arch="conv", latent=16, corrupt="gaussian", noise_level=0.3),
           dict(n_samples=0),   # not a generative model: its decodings of N(0, I) are not worth scoring
           commands=[("reconstruct", {}), ("restore", dict(task="denoise", noise_std=0.3))],
-          images=[("reconstructions of noisy test digits", "reconstructions.png"),
-                  ("restore --task denoise", "restore_denoise.png"), ("loss", "loss_curve.png")]),
+          images=[("reconstructions of noisy test digits", RECONSTRUCTIONS),
+                  ("restore --task denoise", restoration_files("denoise")[0]), ("loss", LOSS_CURVE)]),
     Stage("vae", 0.12, "Variational autoencoder", {}, dict(k=100),
           commands=[("sample", {}), ("reconstruct", {})],
-          images=[("samples from the prior", "samples.png"), ("latent interpolation", "interpolation.png"),
-                  ("loss (negative ELBO)", "loss_curve.png")]),
+          images=[("samples from the prior", SAMPLES), ("latent interpolation", INTERPOLATION),
+                  ("loss (negative ELBO)", LOSS_CURVE)]),
     Stage("gan", 0.18, "Generative adversarial network", {},
           commands=[("sample", {})],
-          images=[("samples", "samples.png"), ("losses", "loss_curve.png")]),
+          images=[("samples", SAMPLES), ("losses", LOSS_CURVE)]),
     Stage("ddpm", 0.35, "Denoising diffusion (DDPM, DDIM sampling)", dict(net="mlp"),
           commands=[("sample", {}), ("restore", dict(task="inpaint"))],
-          images=[("DDIM samples", "samples.png"), ("restore --task inpaint", "restore_inpaint.png"),
-                  ("loss", "loss_curve.png")]),
+          images=[("DDIM samples", SAMPLES), ("restore --task inpaint", restoration_files("inpaint")[0]),
+                  ("loss", LOSS_CURVE)]),
     Stage("pixelcnn", 0.20, "PixelCNN (exact likelihood)", dict(channels=32, blocks=3, hidden=32),
           dict(limit=2000), max_samples=100,
           commands=[("sample", dict(n=16)), ("restore", dict(task="complete", n=5))],
-          images=[("samples, pixel by pixel", "samples.png"), ("restore --task complete", "restore_complete.png"),
-                  ("loss (NLL)", "loss_curve.png")]),
+          images=[("samples, pixel by pixel", SAMPLES), ("restore --task complete", restoration_files("complete")[0]),
+                  ("loss (NLL)", LOSS_CURVE)]),
 ]
 COMMANDS = {"sample": commands.sample, "reconstruct": commands.reconstruct, "restore": commands.restore,
             "evaluate": commands.evaluate}

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .. import figures as fig
+from ..atomic_file import atomic_write
 from ..data import load
 
 CONFIG = "config.json"
@@ -66,8 +67,8 @@ def eval_images(config: dict, n: int | None = None):
 
 # ---- the files -------------------------------------------------------------------------------------
 def write_config(run_dir: str, config: dict) -> None:
-    with open(os.path.join(run_dir, CONFIG), "w") as f:
-        json.dump(config, f, indent=2)
+    text = json.dumps(config, indent=2)
+    atomic_write(os.path.join(run_dir, CONFIG), lambda f: f.write(text.encode()))
 
 
 def read_config(run_dir: str) -> dict:

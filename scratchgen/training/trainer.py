@@ -20,6 +20,7 @@ from collections import OrderedDict
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic_file import atomic_write
 from ..autograd.random import (
     default_generator,
     generator_state_array,
@@ -116,9 +117,8 @@ class Trainer:
                                  if name.startswith("loader_")}
         self.loader.load_state_dict(self._loader_snapshot)
         # Records written after the checkpoint (a crash, a NaN) are dropped: the run redoes them.
-        kept = [r for r in read_log(self.run_dir) if r.get("step", 0) <= self.step]
-        with open(os.path.join(self.run_dir, LOG), "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
+        kept = "".join(json.dumps(r) + "\n" for r in read_log(self.run_dir) if r.get("step", 0) <= self.step)
+        atomic_write(os.path.join(self.run_dir, LOG), lambda f: f.write(kept.encode()))
 
     # ---- logging ---------------------------------------------------------------------------------
     def log(self, record: dict) -> None:
