@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles.
+"""Shared test configuration: hypothesis profiles, and the tiny IDX folder the command tests train on.
 
 The quick profile keeps CI fast; the thorough one draws many more examples:
 
@@ -6,7 +6,11 @@ The quick profile keeps CI fast; the thorough one draws many more examples:
 """
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from scratchgen.data import write_idx
+from scratchgen.data.glyphs import generate
 
 settings.register_profile(
     "quick",
@@ -22,3 +26,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("SCRATCHGEN_HYPOTHESIS_PROFILE", "quick"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A folder of MNIST-format IDX files: 120 training and 40 test glyph digits."""
+    d = tmp_path_factory.mktemp("idx")
+    x, y = generate(120, 11)
+    write_idx(str(d / "train-images-idx3-ubyte"), x)
+    write_idx(str(d / "train-labels-idx1-ubyte"), y)
+    x, y = generate(40, 12)
+    write_idx(str(d / "t10k-images-idx3-ubyte"), x)
+    write_idx(str(d / "t10k-labels-idx1-ubyte"), y)
+    return str(d)

@@ -1,6 +1,6 @@
 """scratchgen.atomic_file: the one writer behind checkpoints and the data cache.
 
-tests/test_nn.py and tests/test_data.py check that checkpoints and cache files get its guarantees.
+tests/nn/test_nn.py and tests/data/test_data.py check that checkpoints and cache files get its guarantees.
 """
 import errno
 import os

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import data_dir  # noqa: F401  (the tiny IDX folder)
 
 from scratchgen.autograd import manual_seed
 from scratchgen.data import DataLoader
@@ -66,7 +65,7 @@ def test_keep_freed_memory_turns_glibc_mallopt_on():
     assert allocator.describe().startswith("freed memory kept")
 
 
-def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tmp_path):  # noqa: F811
+def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tmp_path):
     """PyTorch's first step sees scratchgen's initial weights, batch, t and noise, so its loss is scratchgen's."""
     pytest.importorskip("torch")
     import ddpm_reference

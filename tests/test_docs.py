@@ -18,7 +18,7 @@ def test_every_file_the_study_guide_names_exists():
 
 
 def test_every_test_selection_the_exercises_run_collects_tests():
-    selections = sorted(set(re.findall(r"pytest (tests/\w+\.py)(?: -k (\w+))?", GUIDE)))
+    selections = sorted(set(re.findall(r"pytest (tests/[\w/]+\.py)(?: -k (\w+))?", GUIDE)))
     assert len(selections) >= 7
     collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                                 *sorted({path for path, _ in selections})],

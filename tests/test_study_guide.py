@@ -37,7 +37,7 @@ STEP = re.compile(r"^## (.+?)\n(.*?)(?=^## |\Z)", re.M | re.S)
 EXERCISE = re.compile(r"^- Exercise: (.*?)(?=^- |\Z)", re.M | re.S)
 # "in `FILE`, ... change ... `OLD` to `NEW` ... run `python -m pytest SELECTION`"; code spans stay on one line.
 BREAK = re.compile(r"in `(?P<path>scratchgen/[\w/]+\.py)`,.*?\bchange\b[^`]*`(?P<old>[^`\n]+)`\s+to\s+`(?P<new>[^`\n]*)`"
-                   r".*?run\s+`python -m pytest (?P<selection>tests/\w+\.py(?: -k \w+)?)`", re.S)
+                   r".*?run\s+`python -m pytest (?P<selection>tests/[\w/]+\.py(?: -k \w+)?)`", re.S)
 
 
 def exercises_by_step(guide):

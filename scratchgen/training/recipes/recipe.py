@@ -25,7 +25,7 @@ def lr_schedule(optimizer, c, steps_per_epoch):
 class Step:
     """One training step, ``update(x, y, trainer) -> {"loss": float, ...}``, and by name every NumPy
     Generator it draws from. The Trainer checkpoints the streams, so that a resumed run draws what
-    the uninterrupted one would: a stream left out resumes from a fresh state (tests/test_recipes.py
+    the uninterrupted one would: a stream left out resumes from a fresh state (tests/training/test_recipes.py
     resumes every recipe and compares it bit for bit with a run never stopped)."""
     update: Callable
     streams: dict

@@ -8,55 +8,9 @@ import sys
 
 import pytest
 
-from scratchgen.cli import main
+from helpers import ROOT, run, run_subprocess, trained_run
 from scratchgen.data import write_idx
 from scratchgen.data.glyphs import generate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def run(*args):
-    """In-process `scratchgen ARGS` (fast); `run_subprocess` checks the real `python -m scratchgen`."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-def run_subprocess(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    env.pop("SCRATCHGEN_DATA", None)
-    return subprocess.run([sys.executable, "-m", "scratchgen", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
-
-
-def trained_run(tmp_path_factory, model, *args):
-    """The run directory of `scratchgen train MODEL ARGS --out <fresh temporary directory>`."""
-    out = str(tmp_path_factory.mktemp("runs") / model)
-    r = run("train", model, "--out", out, *args)
-    assert r.returncode == 0, r.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("idx")
-    x, y = generate(120, 11)
-    write_idx(str(d / "train-images-idx3-ubyte"), x)
-    write_idx(str(d / "train-labels-idx1-ubyte"), y)
-    x, y = generate(40, 12)
-    write_idx(str(d / "t10k-images-idx3-ubyte"), x)
-    write_idx(str(d / "t10k-labels-idx1-ubyte"), y)
-    return str(d)
-
 
 @pytest.fixture(scope="module")
 def vae_run(data_dir, tmp_path_factory):

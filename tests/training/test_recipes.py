@@ -8,7 +8,7 @@ import pytest
 from scratchgen.nn import load_checkpoint
 from scratchgen.training import RECIPES, RunError, load_run, make_config, train_run
 from scratchgen.training.recipes import recipe as recipe_module
-from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
+from helpers import run
 
 # The smallest model of each family: a new family must add its entry here (the test below fails on a KeyError).
 TINY = {
@@ -35,7 +35,7 @@ def _differences(a: str, b: str) -> list[str]:
 
 
 @pytest.mark.parametrize("model", sorted(RECIPES))
-def test_a_resumed_run_ends_bit_for_bit_like_one_never_stopped(model, data_dir, tmp_path):  # noqa: F811
+def test_a_resumed_run_ends_bit_for_bit_like_one_never_stopped(model, data_dir, tmp_path):
     """Every random stream a step draws from must be declared in its Step: one left out restarts
     from its seed on resume, and the two runs part. The halted run stops after its first step (a
     time budget of ~0), in the middle of the first epoch."""
@@ -48,7 +48,7 @@ def test_a_resumed_run_ends_bit_for_bit_like_one_never_stopped(model, data_dir, 
     assert _differences(straight, halted) == []
 
 
-def test_a_stream_left_out_of_the_step_is_caught(data_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_a_stream_left_out_of_the_step_is_caught(data_dir, tmp_path, monkeypatch):
     """The test above can fail: the GAN's step without its noise stream resumes with other z."""
     def forgetful(update, streams):
         return recipe_module.Step(update, {})
@@ -61,7 +61,7 @@ def test_a_stream_left_out_of_the_step_is_caught(data_dir, tmp_path, monkeypatch
     assert any(name.startswith("model.") for name in _differences(straight, halted))
 
 
-def test_train_run_makes_a_run_the_commands_read(data_dir, tmp_path):  # noqa: F811
+def test_train_run_makes_a_run_the_commands_read(data_dir, tmp_path):
     out = str(tmp_path / "vae")
     result = train_run({"model": "vae", "data": data_dir, "epochs": 1, "limit": 48, "latent": 4, "hidden": 16},
                        out, progress=False)

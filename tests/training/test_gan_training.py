@@ -11,7 +11,7 @@ from scratchgen.nn import load_checkpoint
 from scratchgen.training import RECIPES
 from scratchgen.training import read_log
 
-from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
+from helpers import run
 
 TINY = {"gan": ["--latent", "8", "--g-widths", "16,32", "--d-widths", "32,16"],
         "dcgan": ["--latent", "8", "--width", "4"]}

@@ -5,7 +5,7 @@ import os
 import shutil
 
 import pytest
-from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
+from helpers import run
 
 from scratchgen.evaluation.metrics import nats_to_bits_per_dim
 
@@ -18,12 +18,12 @@ def _train(tmp_path_factory, model, *options):
 
 
 @pytest.fixture(scope="module")
-def classifier_run(data_dir, tmp_path_factory):  # noqa: F811
+def classifier_run(data_dir, tmp_path_factory):
     return _train(tmp_path_factory, "classifier", "--data", data_dir, "--width", "4", "--log-every", "1")
 
 
 @pytest.fixture(scope="module")
-def vae_run(data_dir, tmp_path_factory):  # noqa: F811
+def vae_run(data_dir, tmp_path_factory):
     return _train(tmp_path_factory, "vae", "--data", data_dir, "--latent", "4", "--hidden", "32")
 
 
@@ -32,7 +32,7 @@ def _lrs(run_dir):
     return {r["step"]: r["lr"] for r in records if r["event"] == "train"}
 
 
-def test_classifier_trains_with_a_cosine_schedule_that_resumes(classifier_run, data_dir, tmp_path):  # noqa: F811
+def test_classifier_trains_with_a_cosine_schedule_that_resumes(classifier_run, data_dir, tmp_path):
     config = json.load(open(os.path.join(classifier_run, "config.json")))
     assert config["model"] == "classifier" and config["data"] == data_dir and config["width"] == 4
     assert os.path.exists(os.path.join(classifier_run, "figures", "confusion_epoch001.png"))
@@ -72,7 +72,7 @@ def test_evaluate_scores_samples_beside_real_baselines(vae_run, classifier_run):
     assert "real baseline" in r.stdout and "classifier FID" in r.stdout and "Parzen" in r.stdout
 
 
-def test_evaluate_refuses_a_missing_or_mismatched_classifier(vae_run, classifier_run, data_dir, tmp_path,  # noqa: F811
+def test_evaluate_refuses_a_missing_or_mismatched_classifier(vae_run, classifier_run, data_dir, tmp_path,
                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
     name = os.path.basename(data_dir)

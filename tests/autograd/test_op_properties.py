@@ -34,7 +34,7 @@ def run(name, arrays, kwargs, dtype, requires_grad=False):
 def test_every_registered_op_has_a_property_spec():
     missing = sorted(set(sg.OPS) - set(SPECS))
     stale = sorted(set(SPECS) - set(sg.OPS))
-    assert not missing, f"ops without property tests (add them to tests/op_specs.py or layer_op_specs.py): {missing}"
+    assert not missing, f"ops without property tests (add them to tests/autograd/op_specs.py or layer_op_specs.py): {missing}"
     assert not stale, f"specs for ops that are no longer registered: {stale}"
 
 

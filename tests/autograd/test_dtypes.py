@@ -16,7 +16,7 @@ from scratchgen.autograd import nn_ops, ops
 from scratchgen.nn import load_checkpoint
 from layer_op_specs import LAYER_SPECS
 from op_specs import SPECS as CORE_SPECS
-from test_cli import data_dir, run  # noqa: F401  (data_dir is a fixture)
+from helpers import run
 
 SPECS = {**CORE_SPECS, **LAYER_SPECS}
 # The ops that take several differentiable inputs (checked against the specs below).
@@ -239,7 +239,7 @@ TINY_RUNS = {
 
 
 @pytest.mark.parametrize("family", sorted(TINY_RUNS))
-def test_training_a_float32_model_stays_float32(family, data_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_training_a_float32_model_stays_float32(family, data_dir, tmp_path, monkeypatch):
     """No float32 tensor is promoted to float64 (``ops.cast`` is where the mixing rule promotes) and
     the checkpoint's tensors (parameters, buffers, optimizer moments, EMA weights) are float32."""
     promotions = []

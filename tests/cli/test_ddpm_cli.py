@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from test_cli import data_dir, run, trained_run  # noqa: F401  (the tiny IDX folder and the in-process runner)
+from helpers import run, trained_run
 
 from scratchgen.nn import load_checkpoint
 
@@ -13,7 +13,7 @@ TINY = ["--net", "mlp", "--widths", "16", "--timesteps", "25", "--limit", "64", 
 
 
 @pytest.fixture(scope="module")
-def ddpm_run(data_dir, tmp_path_factory):  # noqa: F811
+def ddpm_run(data_dir, tmp_path_factory):
     return trained_run(tmp_path_factory, "ddpm", "--data", data_dir, "--epochs", "2", *TINY)
 
 
@@ -78,7 +78,7 @@ def test_restore_averages_several_draws_over_respaced_steps(ddpm_run):
     assert r.returncode == 2 and "guidance weight must be >= 0" in r.stderr
 
 
-def test_class_conditional_run_with_a_cosine_learning_rate_samples_with_guidance(data_dir, tmp_path):  # noqa: F811
+def test_class_conditional_run_with_a_cosine_learning_rate_samples_with_guidance(data_dir, tmp_path):
     out = str(tmp_path / "cfg")
     r = run("train", "ddpm", "--data", data_dir, "--epochs", "1", "--out", out, *TINY, "--schedule", "cosine",
             "--class-conditional", "--eval-images", "8", "--lr-schedule", "cosine")
@@ -100,7 +100,7 @@ def test_the_unet_is_built_from_the_config():
     assert net.time_embedding.labels.weight.shape[0] == 11   # ten digits and "no label"
 
 
-def test_bad_options_are_refused_before_anything_is_written(data_dir, tmp_path):  # noqa: F811
+def test_bad_options_are_refused_before_anything_is_written(data_dir, tmp_path):
     out = str(tmp_path / "bad")
     for options, message in ((["--widths", "12,16"], "two multiples of 8"), (["--net", "mlp", "--widths", "8,8"], "one hidden width"),
                              (["--timesteps", "10"], "at least 21 timesteps"), (["--ema-decay", "1"], "--ema-decay must be in [0, 1)")):
@@ -109,7 +109,7 @@ def test_bad_options_are_refused_before_anything_is_written(data_dir, tmp_path):
         assert not os.path.exists(out)
 
 
-def test_resume_is_bit_exact_including_the_ema(data_dir, tmp_path):  # noqa: F811
+def test_resume_is_bit_exact_including_the_ema(data_dir, tmp_path):
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     assert run("train", "ddpm", "--data", data_dir, "--epochs", "2", "--out", straight, *TINY).returncode == 0
     assert run("train", "ddpm", "--data", data_dir, "--epochs", "1", "--out", resumed, *TINY).returncode == 0
@@ -122,7 +122,7 @@ def test_resume_is_bit_exact_including_the_ema(data_dir, tmp_path):  # noqa: F81
             np.testing.assert_array_equal(a[part][name], b[part][name], err_msg=f"{part}.{name}")
 
 
-def test_evaluate_scores_the_sampler_it_is_given(ddpm_run, data_dir, tmp_path_factory):  # noqa: F811
+def test_evaluate_scores_the_sampler_it_is_given(ddpm_run, data_dir, tmp_path_factory):
     classifier = trained_run(tmp_path_factory, "classifier", "--data", data_dir, "--width", "4", "--epochs", "1",
                              "--no-progress")
     for options, what in ((["--sampler", "ddpm"], "Ancestral DDPM samples (25 steps"),

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from test_cli import data_dir, run, trained_run  # noqa: F401  (data_dir is a fixture)
+from helpers import run, trained_run
 
 from scratchgen.autograd import no_grad
 from scratchgen.nn import load_checkpoint
@@ -16,7 +16,7 @@ TINY = ["--limit", "64", "--channels", "8", "--blocks", "1", "--hidden", "8", "-
 
 
 @pytest.fixture(scope="module")
-def pixelcnn_run(data_dir, tmp_path_factory):  # noqa: F811
+def pixelcnn_run(data_dir, tmp_path_factory):
     return trained_run(tmp_path_factory, "pixelcnn", "--data", data_dir, "--epochs", "1", *TINY)
 
 
@@ -70,7 +70,7 @@ def test_complete_keeps_the_known_pixels_exactly_and_writes_its_figures(pixelcnn
     assert set(np.unique(restored)) <= {0.0, 1.0}
 
 
-def test_resume_continues_bit_for_bit(data_dir, tmp_path):  # noqa: F811
+def test_resume_continues_bit_for_bit(data_dir, tmp_path):
     straight, halted = str(tmp_path / "straight"), str(tmp_path / "halted")
     # 784 forward passes per epoch spared; a constant learning rate, since a cosine over --epochs
     # differs between a 2-epoch run and a 1-epoch run resumed to 2 (test_evaluate_cli resumes one)
@@ -87,7 +87,7 @@ def test_resume_continues_bit_for_bit(data_dir, tmp_path):  # noqa: F811
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def test_gated_variant_trains_and_evaluates(data_dir, tmp_path):  # noqa: F811
+def test_gated_variant_trains_and_evaluates(data_dir, tmp_path):
     out = str(tmp_path / "gated")
     r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "1", "--gated", "--out", out, *TINY,
             "--figure-samples", "0")
