@@ -58,8 +58,8 @@ def _config(argv):
 def main(argv=None) -> int:
     if not torch_workloads.available():
         raise SystemExit("ddpm_reference.py needs PyTorch: pip install torch==2.13.0")
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 (optional: only once torch_workloads.available())
+    import torch.nn.functional as F  # noqa: PLC0415 (optional, as above)
     allocator.keep_freed_memory()
     config, out, log_every = _config(sys.argv[1:] if argv is None else argv)
     config["trained_with"] = f"PyTorch {torch_workloads.version()} (benchmarks/ddpm_reference.py)"

@@ -21,9 +21,11 @@ says which.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
+import pstats
 import resource
 import statistics
 import subprocess
@@ -45,7 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--only", help="comma-separated workload names (default: all)")
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations per workload (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default 3)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both sides (default: all cores)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for both sides (default: all cores)")
     parser.add_argument("--compare", choices=["torch"], help="also time the identical PyTorch models")
     parser.add_argument("--json", type=Path, help="also write the JSON lines to this file")
     parser.add_argument("--default-malloc", action="store_true",
@@ -104,11 +107,11 @@ def measure_memory(name: str, side: str, warmup: int) -> dict:
     resident, so the two sides of one workload cannot be told apart in the timing process:
     each side is measured alone, in a child process started by ``child_memory``.
     """
-    import workloads
+    import workloads  # noqa: PLC0415 (loaded after main's thread and allocator set-up)
 
     workload = workloads.build(name)
     if side == "torch":
-        import torch_workloads
+        import torch_workloads  # noqa: PLC0415 (loads torch: only for --compare torch)
 
         step = torch_workloads.twin(workload)
     else:
@@ -154,10 +157,7 @@ def time_steps(step, iterations: int, warmup: int) -> dict:
 
 def profile_workload(name: str, args) -> None:
     """Where a scratchgen step spends its time: cProfile over the timed iterations, by own time."""
-    import cProfile
-    import pstats
-
-    import workloads
+    import workloads  # noqa: PLC0415 (loaded after main's thread and allocator set-up)
 
     workload = workloads.build(name)
     for _ in range(args.warmup):
@@ -173,8 +173,8 @@ def losses_agree(ours: float, theirs: float) -> bool:
 
 
 def describe_environment(args) -> dict:
-    import numba
-    import numpy as np
+    import numba  # noqa: PLC0415 (at the top, isort puts it before scratchgen's OPENBLAS_THREAD_TIMEOUT)
+    import numpy as np  # noqa: PLC0415 (as numba)
 
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -190,7 +190,7 @@ def describe_environment(args) -> dict:
 def _blas_threads():
     """Thread counts of the loaded BLAS/OpenMP libraries (threadpoolctl if installed, else the environment)."""
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info  # noqa: PLC0415 (optional dependency)
     except ImportError:
         return {name: os.environ.get(name) for name in THREAD_VARIABLES}
     return {info["internal_api"]: info["num_threads"] for info in threadpool_info()}
@@ -207,7 +207,7 @@ def _cpu_name() -> str:
 
 
 def run_workload(name, args, torch_side):
-    import workloads
+    import workloads  # noqa: PLC0415 (loaded after main's thread and allocator set-up)
 
     workload = workloads.build(name)
     record = {"workload": name, "shape": workload.shape, "iterations": args.iterations, "warmup": args.warmup,
@@ -263,12 +263,12 @@ def main(argv=None) -> int:
     if args.memory_of:
         name, side = args.memory_of.split(":")
         if side == "torch":
-            import torch_workloads
+            import torch_workloads  # noqa: PLC0415 (loads torch: only for --compare torch)
 
             torch_workloads.set_threads(args.threads)
         print(json.dumps(measure_memory(name, side, args.warmup)))
         return 0
-    import workloads
+    import workloads  # noqa: PLC0415 (loaded after main's thread and allocator set-up)
 
     names = workloads.NAMES if not args.only else tuple(args.only.split(","))
     unknown = sorted(set(names) - set(workloads.NAMES))
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
 
     torch_side = None
     if args.compare == "torch":
-        import torch_workloads
+        import torch_workloads  # noqa: PLC0415 (loads torch: only for --compare torch)
 
         if torch_workloads.available():
             torch_side = torch_workloads
@@ -309,7 +309,8 @@ def main(argv=None) -> int:
         out.close()
     print()
     print(format_table(records, torch_side is not None))
-    print(f"\n{environment['date']}, {environment['machine']}, {args.threads} threads, malloc: {environment['malloc']}, "
+    print(f"\n{environment['date']}, {environment['machine']}, {args.threads} threads, "
+          f"malloc: {environment['malloc']}, "
           f"load average {os.getloadavg()[0]:.2f}")
     if torch_side is not None and not all(r["loss_agrees"] for r in records):
         print("loss check FAILED for: " + ", ".join(r["workload"] for r in records if not r["loss_agrees"]))

@@ -186,7 +186,8 @@ def ddpm_sample(seed=0, batch=64, timestep=500):
         """x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps(x_t, t)) / sqrt(alpha_t) + sqrt(beta_t) z."""
         with sg.no_grad():
             eps = model(x_t, t).data
-        x_prev = constants["scale"] * (x_t - np.float32(constants["eps_scale"]) * eps) + np.float32(constants["sigma"]) * z
+        x_prev = (constants["scale"] * (x_t - np.float32(constants["eps_scale"]) * eps)
+                  + np.float32(constants["sigma"]) * z)
         return float(np.mean(x_prev, dtype=np.float64))
 
     model.eval()

@@ -42,6 +42,10 @@ def main():
     rows = ["| code size | PCA MSE | PCA PSNR (dB) | autoencoder MSE | autoencoder PSNR (dB) |",
             "|---:|---:|---:|---:|---:|"]
     grid, labels = [test[:10]], ["test image"]
+
+    def mse(restored):  # per image, summed over pixels
+        return float(np.mean(np.sum((restored - test) ** 2, axis=(1, 2))))
+
     for code in args.codes:
         pca = pca_reconstruct(x_train, test, code)
         run_dir = os.path.join(args.out, f"code-{code}")
@@ -50,7 +54,6 @@ def main():
                              "seed": args.seed, "data": args.data}, run_dir, overwrite=True)
         _, model = load_run(run_dir)
         ae = model.reconstruct(test)
-        mse = lambda r: float(np.mean(np.sum((r - test) ** 2, axis=(1, 2))))  # per image, summed over pixels
         rows.append(f"| {code} | {mse(pca):.2f} | {psnr(pca, test):.2f} | {mse(ae):.2f} | {psnr(ae, test):.2f} |")
         print(rows[-1], f"({60 * trained.train_minutes:.0f} s of training)")
         grid += [np.clip(pca[:10], 0, 1), ae[:10]]

@@ -70,7 +70,9 @@ def main():
     print(f"{status} after {trainer.epoch} epochs ({trainer.step} steps, {trainer.train_seconds / 60:.1f} min)")
 
     # Figures.
-    out = lambda name: os.path.join(args.out, name)
+    def out(name):
+        return os.path.join(args.out, name)
+
     figures.loss_curve(out("loss_curve.png"), read_log(args.out),
                        title=f"VAE (latent {args.latent}) on {args.data}: -ELBO per image")
     figures.image_grid(out("samples.png"), model.sample(64, np.random.default_rng(0)), ncols=8,

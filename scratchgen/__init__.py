@@ -16,7 +16,7 @@ import os
 # command and in benchmarks/run.py; a value already in the environment wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .autograd import OPS, Tensor, as_tensor, is_grad_enabled, manual_seed, no_grad, tensor
+from .autograd import OPS, Tensor, as_tensor, is_grad_enabled, manual_seed, no_grad, tensor  # noqa: F401  (re-exported)
 from .autograd.losses import *  # noqa: F401,F403  (the losses are ops too)
 from .autograd.ops import *  # noqa: F401,F403
 

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 GAP_COLOR = 0.5
 
@@ -128,7 +129,6 @@ def animated_gif(path, pngs: list[str], seconds_per_frame: float = 0.4) -> str:
 
     Pillow writes it: matplotlib depends on Pillow, so it is always installed beside matplotlib.
     """
-    from PIL import Image
     frames = [Image.open(p).convert("RGB") for p in pngs]
     width, height = max(f.width for f in frames), max(f.height for f in frames)
     padded = []

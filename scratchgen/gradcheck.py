@@ -184,7 +184,8 @@ def _projection_check(problem: _Problem, names: list[str], directions: int, eps:
         if _too_far(predicted, measured, max(1.0, abs(measured)), atol, rtol) > 0:
             raise GradcheckError(
                 f"directional derivative {d} disagrees: analytic <grad, v> = {predicted:.10g}, "
-                f"finite difference = {measured:.10g}; wrong: {', '.join(_culprits(problem, analytic, v, names, eps, atol, rtol))}"
+                f"finite difference = {measured:.10g}; "
+                f"wrong: {', '.join(_culprits(problem, analytic, v, names, eps, atol, rtol))}"
             )
     # The directional derivatives above mix all leaves, so a leaf whose analytic gradient is ~0, or
     # is declared zero, is moved alone to measure its own; a leaf with a clearly non-zero analytic

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scratchgen import allocator
 from scratchgen.autograd import manual_seed
 from scratchgen.data import DataLoader
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space
-from scratchgen.training import runs
-from scratchgen.training import RECIPES, load_run
+from scratchgen.training import RECIPES, load_run, runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -36,7 +36,7 @@ def test_workload_step_gives_a_finite_loss(name):
 @pytest.mark.parametrize("name", workloads.NAMES)
 def test_workload_loss_agrees_with_pytorch(name):
     pytest.importorskip("torch")
-    import torch_workloads
+    import torch_workloads  # noqa: PLC0415 (loads torch: only after the importorskip)
 
     workload = workloads.build(name, **SMALLER.get(name, {}))
     torch_step = torch_workloads.twin(workload)
@@ -54,11 +54,6 @@ def test_percentile_interpolates():
 
 
 def test_keep_freed_memory_turns_glibc_mallopt_on():
-    import sys
-
-    import pytest
-
-    from scratchgen import allocator
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc's mallopt only")
     assert allocator.keep_freed_memory() and allocator.keep_freed_memory()   # idempotent
@@ -68,7 +63,7 @@ def test_keep_freed_memory_turns_glibc_mallopt_on():
 def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tmp_path):
     """PyTorch's first step sees scratchgen's initial weights, batch, t and noise, so its loss is scratchgen's."""
     pytest.importorskip("torch")
-    import ddpm_reference
+    import ddpm_reference  # noqa: PLC0415 (loads torch: only after the importorskip)
 
     out = str(tmp_path / "reference")
     args = ["--data", data_dir, "--limit", "32", "--batch-size", "16", "--epochs", "1", "--log-every", "1"]

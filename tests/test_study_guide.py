@@ -36,7 +36,8 @@ class Break(NamedTuple):
 STEP = re.compile(r"^## (.+?)\n(.*?)(?=^## |\Z)", re.M | re.S)
 EXERCISE = re.compile(r"^- Exercise: (.*?)(?=^- |\Z)", re.M | re.S)
 # "in `FILE`, ... change ... `OLD` to `NEW` ... run `python -m pytest SELECTION`"; code spans stay on one line.
-BREAK = re.compile(r"in `(?P<path>scratchgen/[\w/]+\.py)`,.*?\bchange\b[^`]*`(?P<old>[^`\n]+)`\s+to\s+`(?P<new>[^`\n]*)`"
+BREAK = re.compile(r"in `(?P<path>scratchgen/[\w/]+\.py)`,.*?\bchange\b[^`]*"
+                   r"`(?P<old>[^`\n]+)`\s+to\s+`(?P<new>[^`\n]*)`"
                    r".*?run\s+`python -m pytest (?P<selection>tests/[\w/]+\.py(?: -k \w+)?)`", re.S)
 
 
@@ -101,13 +102,14 @@ class FirstFailure:
 
 first_failure = sys.argv[1] == "first-failure"
 sys.exit(pytest.main([*(["-x"] if first_failure else []), *sys.argv[2:]], plugins=[FirstFailure()] if first_failure else []))
-"""
+"""  # noqa: E501 (the text of a script, kept as written)
 
 
 def run_pytest(copy, *args, first_failure=False):
     """Run pytest ARGS in ``copy`` importing the copy's scratchgen; return (exit code, output)."""
     # Compiled kernels and bytecode go into the copy (copies inherit them), not into NUMBA_CACHE_DIR.
-    env = {name: value for name, value in os.environ.items() if name not in ("NUMBA_CACHE_DIR", "PYTHONDONTWRITEBYTECODE")}
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("NUMBA_CACHE_DIR", "PYTHONDONTWRITEBYTECODE")}
     env["PYTHONPATH"] = os.pathsep.join([copy] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     mode = "first-failure" if first_failure else "all"
     result = subprocess.run([sys.executable, "-c", DRIVER, mode, "-q", "-p", "no:cacheprovider", *args], cwd=copy,

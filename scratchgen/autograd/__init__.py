@@ -8,5 +8,5 @@ from . import losses, nn_ops, ops
 from .random import default_generator, manual_seed
 from .tensor import OPS, Tensor, as_tensor, is_grad_enabled, no_grad, register_op, tensor, unbroadcast
 
-__all__ = ["OPS", "Tensor", "as_tensor", "default_generator", "manual_seed", "is_grad_enabled", "losses", "nn_ops", "no_grad", "ops", "register_op",
-           "tensor", "unbroadcast"]
+__all__ = ["OPS", "Tensor", "as_tensor", "default_generator", "manual_seed", "is_grad_enabled", "losses", "nn_ops",
+           "no_grad", "ops", "register_op", "tensor", "unbroadcast"]

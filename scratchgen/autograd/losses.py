@@ -92,7 +92,8 @@ def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     logits = as_tensor(logits)
     labels = np.asarray(labels)
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-        raise ValueError(f"cross_entropy: expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+        raise ValueError(f"cross_entropy: expected logits (N, K) and labels (N,), "
+                         f"got {logits.shape} and {labels.shape}")
     if labels.dtype.kind not in "iu" or labels.min(initial=0) < 0 or labels.max(initial=0) >= logits.shape[1]:
         raise ValueError(f"cross_entropy: labels must be integers in [0, {logits.shape[1]})")
     log_probs = ops.log_softmax(logits, axis=1)

@@ -77,7 +77,8 @@ def linear(x, weight, bias=None) -> Tensor:
     """x @ weight^T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
     x, weight, bias = ops.operands(x, weight, bias)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: weight of shape {weight.shape} expects input (..., {weight.shape[-1]}), got {x.shape}")
+        raise ValueError(f"linear: weight of shape {weight.shape} expects input (..., {weight.shape[-1]}), "
+                         f"got {x.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     # One GEMM over all leading axes; the bias is added in place (no temporary for x W^T).
@@ -212,7 +213,8 @@ def interpolate(x, size=None, scale_factor=None, mode: str = "nearest", align_co
         if size is not None:
             size = as_pair(size, "size", "interpolate", 1)
             if size[0] % x.shape[2] or size[1] % x.shape[3]:
-                raise ValueError(f"interpolate: nearest mode needs a size that is a multiple of {x.shape[2:]}, got {size}")
+                raise ValueError(f"interpolate: nearest mode needs a size that is a multiple of {x.shape[2:]}, "
+                                 f"got {size}")
             scale_factor = (size[0] // x.shape[2], size[1] // x.shape[3])
         return upsample_nearest2d(x, scale_factor)
     if mode == "bilinear":
@@ -324,7 +326,8 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) ->
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing ``normalized_shape`` axes of each sample."""
     x, weight, bias = ops.operands(x, weight, bias)
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, numbers.Integral)
+                        else tuple(normalized_shape))
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape or len(normalized_shape) > x.ndim:
         raise ValueError(f"layer_norm: expected input (..., {', '.join(map(str, normalized_shape))}), got {x.shape}")
     _check_param_shape("layer_norm", "weight", weight, normalized_shape)

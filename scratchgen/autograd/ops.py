@@ -441,7 +441,8 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     centered = x.data - x.data.mean(axis=axes, keepdims=True)
 
     def backward(g):
-        return (_expand_reduced(g, axes, keepdims) * 2 * centered / (count - ddof),)  # d var/dx_i = 2(x_i - mean)/(n - ddof)
+        # d var/dx_i = 2(x_i - mean)/(n - ddof)
+        return (_expand_reduced(g, axes, keepdims) * 2 * centered / (count - ddof),)
 
     y = np.sum(centered * centered, axis=axes, keepdims=keepdims) / (count - ddof)
     return Tensor.from_op(y, (x,), backward, "var")
@@ -509,7 +510,8 @@ def reshape(x, *shape) -> Tensor:
     try:
         y = x.data.reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} values) into {shape}") from None
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} values) "
+                         f"into {shape}") from None
 
     def backward(g):
         return (g.reshape(x.shape),)  # reshaping moves values, so the gradient moves back

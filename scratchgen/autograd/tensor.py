@@ -151,7 +151,7 @@ class Tensor:
         return len(self.data)
 
     def __repr__(self) -> str:
-        grad = f", requires_grad=True" if self.requires_grad else ""
+        grad = ", requires_grad=True" if self.requires_grad else ""
         op = f", op={self._op}" if self._op else ""
         return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}, dtype={self.dtype}{grad}{op})"
 

@@ -137,7 +137,8 @@ def metric_tables(metrics: dict) -> list[tuple[str, list[str], list[list]]]:
                        f"real training images", ["score", "samples", "real baseline"], rows))
     for key, scores in metrics.items():
         if key.startswith("restore_"):
-            rows = [["PSNR (dB)", scores["psnr"], scores["psnr_damaged"]], ["SSIM", scores["ssim"], scores["ssim_damaged"]]]
+            rows = [["PSNR (dB)", scores["psnr"], scores["psnr_damaged"]],
+                    ["SSIM", scores["ssim"], scores["ssim_damaged"]]]
             if "psnr_hole" in scores:
                 rows.append(["PSNR on the missing pixels (dB)", scores["psnr_hole"], None])
             if "psnr_hole_mean_image" in scores:
@@ -219,8 +220,9 @@ def write_gallery(out: str, results: dict, data: str, seconds: float) -> tuple[s
         for caption, header, rows in metric_tables(results[stage.model]):
             page.append(f"<table><caption>{html.escape(caption)}</caption><tr>"
                         + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{html.escape(_format(c) if not isinstance(c, str) else c)}</td>"
-                                                   for c in row) + "</tr>" for row in rows) + "</table>")
+                        + "".join("<tr>"
+                                  + "".join(f"<td>{html.escape(_format(c) if not isinstance(c, str) else c)}</td>"
+                                            for c in row) + "</tr>" for row in rows) + "</table>")
             md += ["", f"{caption}:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             md += ["| " + " | ".join(c if isinstance(c, str) else _format(c) for c in row) + " |" for row in rows]
         page.append("</div>")

@@ -32,7 +32,8 @@ def _betas(text):
     try:
         beta1, beta2 = (float(b) for b in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two Adam betas separated by a comma, e.g. 0.5,0.999, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected two Adam betas separated by a comma, e.g. 0.5,0.999, "
+                                         f"got {text!r}") from None
     return [beta1, beta2]
 
 
@@ -49,11 +50,13 @@ def _classifier(p, d):
 
 def _autoencoders(p, d):
     p.add_argument("--arch", choices=["mlp", "conv"], default=d["arch"],
-                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way (the vae_conv benchmark, benchmarks/README.md)")
+                   help="mlp: dense 784-HIDDEN-LATENT; conv: two stride-2 convolutions each way "
+                        "(the vae_conv benchmark, benchmarks/README.md)")
     p.add_argument("--latent", type=int, default=d["latent"], help="size of the code")
     p.add_argument("--hidden", type=int, default=d["hidden"], help="hidden width of the mlp encoder and decoder")
     p.add_argument("--binarize", choices=["auto", "bernoulli", "threshold", "none"], default=d["binarize"],
-                   help="training pixels: auto = bernoulli (fresh samples every epoch) for a Bernoulli vae, gray otherwise")
+                   help="training pixels: auto = bernoulli (fresh samples every epoch) for a Bernoulli vae, "
+                        "gray otherwise")
     p.add_argument("--classes", type=_classes, default=d["classes"],
                    help="train only on these digits, e.g. 3 or 1,7 (one-class anomaly detection)")
 
@@ -112,16 +115,19 @@ def _dcgan(p, d):
 
 def _ddpm(p, d):
     p.add_argument("--net", choices=["unet", "mlp"], default=d["net"],
-                   help="noise network: the ddpm_unet UNet of benchmarks/README.md, or a two-hidden-layer MLP (quickest)")
+                   help="noise network: the ddpm_unet UNet of benchmarks/README.md, "
+                        "or a two-hidden-layer MLP (quickest)")
     p.add_argument("--widths", type=lambda text: _integers(text, "32,64"), default=d["widths"],
                    help="unet: channels at 28x28 and at 14x14/7x7, multiples of 8 (default 32,64); "
                         "mlp: the hidden width (default 512)")
-    p.add_argument("--timesteps", type=int, default=d["timesteps"], help="diffusion steps T (linear schedule: at least 21)")
+    p.add_argument("--timesteps", type=int, default=d["timesteps"],
+                   help="diffusion steps T (linear schedule: at least 21)")
     p.add_argument("--schedule", choices=["linear", "cosine"], default=d["schedule"],
                    help="betas: linear 1e-4..0.02 (scaled by 1000/T), or cosine (Nichol & Dhariwal 2021)")
     p.add_argument("--ema-decay", type=float, default=d["ema_decay"],
                    help="decay of the moving average of the weights that sampling uses")
-    p.add_argument("--clip-grad", type=float, default=d["clip_grad"], help="clip the gradient norm to this (0: no clipping)")
+    p.add_argument("--clip-grad", type=float, default=d["clip_grad"],
+                   help="clip the gradient norm to this (0: no clipping)")
     p.add_argument("--class-conditional", action="store_true", default=d["class_conditional"],
                    help="condition on the digit label (classifier-free guidance: `sample --guidance W --label D`)")
     p.add_argument("--label-dropout", type=float, default=d["label_dropout"],

@@ -201,7 +201,8 @@ def _evaluate_parser(commands_):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scratchgen", description="The ``scratchgen`` command (also ``python -m scratchgen``).")
+    parser = argparse.ArgumentParser(prog="scratchgen",
+                                     description="The ``scratchgen`` command (also ``python -m scratchgen``).")
     commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_demo_parser, _train_parser, _sample_parser, _reconstruct_parser, _restore_parser, _evaluate_parser,
                 _data_parser):

@@ -13,8 +13,7 @@ Command-line tools take ``--data mnist|fashion-mnist|glyph-digits|PATH``:
 See docs/data.md for the lookup order, the offline story and how glyph-digits is made.
 """
 from ._cache import cache_dir
-from .datasets import (DATASETS, DEFAULT_DATASET, SPLITS, Dataset, UnknownDatasetError,
-                       load, resolve_data_arg)
+from .datasets import DATASETS, DEFAULT_DATASET, SPLITS, Dataset, UnknownDatasetError, load, resolve_data_arg
 from .idx import IDXError, read_idx, write_idx
 from .loader import BINARIZE, DataLoader
 from .sources import ENV_VAR, ChecksumError, DatasetNotFoundError

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import idx
 from ..atomic_file import atomic_write
+from . import idx
 from ._cache import cache_dir
 
 ENV_VAR = "SCRATCHGEN_DATA"

@@ -9,8 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.classifier import DigitClassifier
-from .metrics import (class_histogram, classifier_score, frechet_distance, kernel_distance, memorization_fraction,
-                      memorization_threshold, parzen_evaluation)
+from .metrics import (
+    class_histogram,
+    classifier_score,
+    frechet_distance,
+    kernel_distance,
+    memorization_fraction,
+    memorization_threshold,
+    parzen_evaluation,
+)
 
 MEMORIZATION_QUANTILE = 0.05
 
@@ -33,7 +40,8 @@ def as_unit_images(images: np.ndarray) -> np.ndarray:
         return images.astype(np.float32) / 255
     images = images.astype(np.float32).reshape(len(images), *images.shape[-2:])
     if images.min() < -1e-3 or images.max() > 1 + 1e-3:
-        raise ValueError(f"expected images with values in [0, 1], got values from {images.min():.3g} to {images.max():.3g}")
+        raise ValueError(f"expected images with values in [0, 1], "
+                         f"got values from {images.min():.3g} to {images.max():.3g}")
     return np.clip(images, 0, 1)
 
 

@@ -43,7 +43,8 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two sets of features (rows are samples)."""
     a, b = (np.asarray(f, np.float64) for f in (features_a, features_b))
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-        raise ValueError(f"frechet_distance: expected two (N, D) feature arrays with N >= 2, got {a.shape} and {b.shape}")
+        raise ValueError(f"frechet_distance: expected two (N, D) feature arrays with N >= 2, "
+                         f"got {a.shape} and {b.shape}")
     return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 

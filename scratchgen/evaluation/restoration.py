@@ -47,7 +47,7 @@ def known_pixels(mask: str, n: int, rng: np.random.Generator, fraction: float = 
         return known
     if not os.path.exists(mask):
         raise ValueError(f"unknown mask {mask!r}: expected one of {', '.join(MASK_PATTERNS)} or a PNG file")
-    import matplotlib.image as mpimg
+    import matplotlib.image as mpimg  # noqa: PLC0415 (matplotlib only for PNG masks, off evaluation's import path)
     picture = np.asarray(mpimg.imread(mask), np.float32)
     gray = picture[..., :3].mean(axis=-1) if picture.ndim == 3 else picture
     if gray.shape != (size, size):
@@ -90,7 +90,8 @@ def scores(restored: np.ndarray, clean: np.ndarray, shown_damaged: np.ndarray, k
     the PSNR on the missing pixels alone, of the restoration and of filling the hole with
     ``mean_image`` (the mean training image: the best constant guess)."""
     out = {"psnr": psnr(restored, clean), "ssim": ssim(restored, clean),
-           "psnr_damaged": psnr(np.clip(shown_damaged, 0, 1), clean), "ssim_damaged": ssim(np.clip(shown_damaged, 0, 1), clean)}
+           "psnr_damaged": psnr(np.clip(shown_damaged, 0, 1), clean),
+           "ssim_damaged": ssim(np.clip(shown_damaged, 0, 1), clean)}
     if known is not None:
         out["psnr_hole"] = psnr(restored, clean, where=~known)
         if mean_image is not None:

@@ -9,7 +9,6 @@ import numpy as np
 
 from ._numba import kernel_array, prange, serial_and_parallel
 
-
 # Numba's exp is scalar (no SVML here) and ~15x slower than NumPy's SIMD exp, so NumPy computes
 # e = exp(-|x|) and the kernels fuse everything after it, which LLVM vectorizes. Both kernels use
 # s(x) = 1/(1+e) for x >= 0 and e/(1+e) for x < 0, which never exponentiates a positive number.

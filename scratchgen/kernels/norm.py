@@ -23,7 +23,6 @@ import numpy as np
 
 from ._numba import kernel_array, njit, prange, serial_and_parallel
 
-
 # Reassociation lets LLVM vectorize the float64 sums (several times faster);
 # in float64 the changed summation order is harmless.  The accumulators start
 # as np.float64(0) because under NUMBA_DISABLE_JIT NumPy 2 would keep a bare

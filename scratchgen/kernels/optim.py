@@ -31,8 +31,8 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step):
     if not all(a.flags.c_contiguous for a in (param, exp_avg, exp_avg_sq)):
         return adam_update_numpy(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step)
     grad = np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
-    _adam_kernel(param.reshape(-1), grad, exp_avg.reshape(-1), exp_avg_sq.reshape(-1), float(beta1), float(beta2), lr / (1 - beta1 ** step),
-                 math.sqrt(1 - beta2 ** step), float(eps))
+    _adam_kernel(param.reshape(-1), grad, exp_avg.reshape(-1), exp_avg_sq.reshape(-1), float(beta1), float(beta2),
+                 lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step), float(eps))
 
 
 def adam_update_numpy(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step):

@@ -86,7 +86,8 @@ def _input_tiles(padded, tiles, fold):
         n = plane % n_images
         points = tiles[:, c]
         for ty in range(tiles_h):
-            r0, r1, r2, r3 = padded[n, c, 2 * ty], padded[n, c, 2 * ty + 1], padded[n, c, 2 * ty + 2], padded[n, c, 2 * ty + 3]
+            r0, r1 = padded[n, c, 2 * ty], padded[n, c, 2 * ty + 1]
+            r2, r3 = padded[n, c, 2 * ty + 2], padded[n, c, 2 * ty + 3]
             first = (n * tiles_h + ty) * tiles_w
             for tx in range(tiles_w):
                 t, x = first + tx, 2 * tx

@@ -1,4 +1,5 @@
-"""Generative models built from scratchgen.nn: autoencoders and VAEs (more families to come)."""
+"""Generative models built from scratchgen.nn: autoencoder.py, vae.py, gan.py, ddpm.py (with unet.py),
+pixelcnn.py, and classifier.py (the judge of the sample metrics); blocks.py holds what several share."""
 from .autoencoder import Autoencoder, corrupt, pca_reconstruct
 from .blocks import check_images
 from .vae import VAE

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd as ag
-from .. import nn
+from .. import autograd as ag, nn
 from ..autograd import losses, ops
 from .blocks import (
     check_images,

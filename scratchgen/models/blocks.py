@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd as ag
-from .. import nn
+from .. import autograd as ag, nn
 from ..autograd import ops
 
 

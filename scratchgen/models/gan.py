@@ -58,7 +58,8 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, hidden=(512, 256, 128), image_shape=(1, 28, 28), activation: str = "relu"):
         super().__init__()
         if activation not in DISCRIMINATOR_ACTIVATIONS:
-            raise ValueError(f"MLPDiscriminator: activation must be one of {DISCRIMINATOR_ACTIVATIONS}, got {activation!r}")
+            raise ValueError(f"MLPDiscriminator: activation must be one of {DISCRIMINATOR_ACTIVATIONS}, "
+                             f"got {activation!r}")
         widths = (int(np.prod(image_shape)), *hidden)
         blocks = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):

@@ -65,7 +65,8 @@ class RasterBernoulli(nn.Module):
         images = np.zeros((n, 1, *shape), np.float32)
         if known is not None:
             images[:] = np.asarray(known, np.float32).reshape(n, 1, *shape)
-        mask = np.broadcast_to(np.zeros(shape, bool) if known_mask is None else np.asarray(known_mask, bool), (n, *shape))
+        mask = np.broadcast_to(np.zeros(shape, bool) if known_mask is None else np.asarray(known_mask, bool),
+                               (n, *shape))
         check_known_pixels_come_first(mask)
         was_training = self.training
         self.eval()

@@ -16,8 +16,7 @@ import math
 
 import numpy as np
 
-from .. import autograd as ag
-from .. import nn
+from .. import autograd as ag, nn
 from ..autograd import losses, ops
 from .blocks import (
     check_images,

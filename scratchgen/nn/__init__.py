@@ -10,12 +10,39 @@ the initializations, ``serialization.py`` the pickle-free atomic ``.npz`` checkp
 ``functional`` the stateless functions the layers call. See docs/nn.md.
 """
 from . import functional, init
-from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten,
-                     GroupNorm, Identity, LayerNorm, LeakyReLU, Linear, MaskedConv2d, MaxPool2d, ReLU, Sigmoid, SiLU,
-                     Softplus, Tanh, Unflatten, Upsample)
+from .layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    GroupNorm,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    MaskedConv2d,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+    Unflatten,
+    Upsample,
+)
 from .module import Module, ModuleList, Parameter, Sequential
-from .serialization import (IncompatibleKeys, check_state_dict, load_checkpoint, load_state_dict_file,
-                            save_checkpoint, save_state_dict)
+from .serialization import (
+    IncompatibleKeys,
+    check_state_dict,
+    load_checkpoint,
+    load_state_dict_file,
+    save_checkpoint,
+    save_state_dict,
+)
 
 __all__ = [
     "functional", "init",

@@ -4,10 +4,28 @@ Nothing is defined here; every function lives in ``scratchgen.autograd`` (``ops`
 ``nn_ops``) next to its derivative. Layers (``scratchgen.nn``) are these functions plus the
 parameters they own.
 """
-from ..autograd.losses import (binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
-                               kl_normal_standard, mse_loss)
-from ..autograd.nn_ops import (avg_pool2d, batch_norm, conv2d, conv_transpose2d, dropout, embedding, group_norm,
-                               interpolate, layer_norm, linear, max_pool2d, upsample_bilinear2d, upsample_nearest2d)
+from ..autograd.losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    gaussian_nll_loss,
+    kl_normal_standard,
+    mse_loss,
+)
+from ..autograd.nn_ops import (
+    avg_pool2d,
+    batch_norm,
+    conv2d,
+    conv_transpose2d,
+    dropout,
+    embedding,
+    group_norm,
+    interpolate,
+    layer_norm,
+    linear,
+    max_pool2d,
+    upsample_bilinear2d,
+    upsample_nearest2d,
+)
 from ..autograd.ops import leaky_relu, log_sigmoid, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
 
 __all__ = [

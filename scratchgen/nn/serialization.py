@@ -36,7 +36,8 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-def check_state_dict(owner: str, expected_shapes: Mapping[str, tuple], state: Mapping, strict: bool = True) -> IncompatibleKeys:
+def check_state_dict(owner: str, expected_shapes: Mapping[str, tuple], state: Mapping,
+                     strict: bool = True) -> IncompatibleKeys:
     """Compare a state dict with the names and shapes its receiver expects.
 
     Raises one ValueError listing every problem at once: entries the receiver expects but the

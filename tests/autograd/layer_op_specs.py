@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, strategies as st
 
-from scratchgen import kernels
 from op_specs import Spec, rng_from, uniform
+from scratchgen import kernels
 
 small = st.integers(1, 2)
 
@@ -18,7 +18,8 @@ small = st.integers(1, 2)
 def draw_conv(data, transposed=False):
     groups = data.draw(small, label="groups")
     cin, cout = groups * data.draw(small, label="cin/g"), groups * data.draw(small, label="cout/g")
-    n, h, w = data.draw(small, label="n"), data.draw(st.integers(2, 5), label="h"), data.draw(st.integers(2, 5), label="w")
+    n = data.draw(small, label="n")
+    h, w = data.draw(st.integers(2, 5), label="h"), data.draw(st.integers(2, 5), label="w")
     k = (data.draw(st.integers(1, 3), label="kh"), data.draw(st.integers(1, 3), label="kw"))
     kwargs = {"stride": data.draw(st.integers(1, 2), label="stride"),
               "padding": data.draw(st.integers(0, 1), label="padding"),

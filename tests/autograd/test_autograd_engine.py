@@ -74,7 +74,8 @@ def test_deep_chain_does_not_hit_the_recursion_limit():
 
 def test_float32_is_the_default_and_float64_on_request():
     assert sg.tensor([1, 2]).dtype == np.float32
-    assert sg.tensor(np.ones(3)).dtype == np.float64  # a float NumPy array keeps its dtype (tests/autograd/test_dtypes.py)
+    # A float NumPy array keeps its dtype (tests/autograd/test_dtypes.py).
+    assert sg.tensor(np.ones(3)).dtype == np.float64
     assert sg.tensor(np.ones(3), dtype=np.float64).dtype == np.float64
     x = sg.tensor([1.0], dtype=np.float64)
     assert (x * 2).dtype == np.float64 and (2 * x).dtype == np.float64

@@ -12,11 +12,11 @@ from hypothesis import given, settings, strategies as st
 
 import scratchgen as sg
 import scratchgen.nn as nn
-from scratchgen.autograd import nn_ops, ops
-from scratchgen.nn import load_checkpoint
+from helpers import run
 from layer_op_specs import LAYER_SPECS
 from op_specs import SPECS as CORE_SPECS
-from helpers import run
+from scratchgen.autograd import nn_ops, ops
+from scratchgen.nn import load_checkpoint
 
 SPECS = {**CORE_SPECS, **LAYER_SPECS}
 # The ops that take several differentiable inputs (checked against the specs below).
@@ -188,7 +188,8 @@ def test_a_float32_branch_computes_its_backward_pass_in_float32():
 
 # ------------------------------------------------------------------------- models
 def _conv_model():
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.SiLU(), nn.Flatten(), nn.Linear(4 * 25, 3))
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.SiLU(), nn.Flatten(),
+                         nn.Linear(4 * 25, 3))
 
 
 def _reference_forward(model, x):

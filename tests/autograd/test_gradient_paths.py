@@ -22,8 +22,7 @@ import scratchgen as sg
 import scratchgen.kernels as K
 import scratchgen.nn as nn
 from scratchgen.gradcheck import GradcheckError, gradcheck, gradcheck_module, gradcheck_projection
-from scratchgen.kernels import conv as conv_kernels
-from scratchgen.kernels import norm as norm_kernels
+from scratchgen.kernels import conv as conv_kernels, norm as norm_kernels
 
 F64 = np.float64
 

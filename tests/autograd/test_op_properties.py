@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, note, strategies as st
 
 import scratchgen as sg
-from scratchgen.gradcheck import gradcheck
 from layer_op_specs import LAYER_SPECS
 from op_specs import SPECS as CORE_SPECS
+from scratchgen.gradcheck import gradcheck
 
 SPECS = {**CORE_SPECS, **LAYER_SPECS}
 
@@ -34,7 +34,8 @@ def run(name, arrays, kwargs, dtype, requires_grad=False):
 def test_every_registered_op_has_a_property_spec():
     missing = sorted(set(sg.OPS) - set(SPECS))
     stale = sorted(set(SPECS) - set(sg.OPS))
-    assert not missing, f"ops without property tests (add them to tests/autograd/op_specs.py or layer_op_specs.py): {missing}"
+    assert not missing, ("ops without property tests (add them to tests/autograd/op_specs.py or layer_op_specs.py): "
+                         f"{missing}")
     assert not stale, f"specs for ops that are no longer registered: {stale}"
 
 

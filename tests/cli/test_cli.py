@@ -1,16 +1,14 @@
 """The `scratchgen` command end to end on a tiny folder of glyph digits in IDX format."""
-import contextlib
-import io
 import json
 import os
-import subprocess
-import sys
 
+import matplotlib.image
 import pytest
 
-from helpers import ROOT, run, run_subprocess, trained_run
-from scratchgen.data import write_idx
-from scratchgen.data.glyphs import generate
+from helpers import run, run_subprocess
+from scratchgen.cli import build_parser
+from scratchgen.training import RECIPES
+
 
 @pytest.fixture(scope="module")
 def vae_run(data_dir, tmp_path_factory):
@@ -85,7 +83,6 @@ def test_resume_and_denoising_ae(data_dir, tmp_path):
 
 
 def test_help_explains_every_option():
-    from scratchgen.training import RECIPES
     r = run("train", "--help")
     assert r.returncode == 0 and all(name in r.stdout for name in RECIPES)
     r = run("train", "vae", "--help")
@@ -102,7 +99,8 @@ def test_restore_with_a_denoising_autoencoder(data_dir, tmp_path):
     r = run("restore", out, "--task", "inpaint", "--n", "8")
     assert r.returncode == 0, r.stderr
     scores = json.load(open(os.path.join(out, "restore_inpaint.json")))
-    assert scores["images"] == 8 and {"psnr", "ssim", "psnr_damaged", "psnr_hole", "psnr_hole_mean_image"} <= set(scores)
+    assert scores["images"] == 8
+    assert {"psnr", "ssim", "psnr_damaged", "psnr_hole", "psnr_hole_mean_image"} <= set(scores)
     assert os.path.exists(os.path.join(out, "restore_inpaint.png"))
     r = run("restore", out, "--task", "inpaint")
     assert r.returncode == 2 and "already exists" in r.stderr
@@ -121,8 +119,6 @@ def test_restore_with_a_denoising_autoencoder(data_dir, tmp_path):
 
 
 def test_each_model_keeps_its_own_defaults():
-    from scratchgen.cli import build_parser
-    from scratchgen.training import RECIPES
     parser = build_parser()
     for name, family in RECIPES.items():
         args = parser.parse_args(["train", name])
@@ -137,7 +133,6 @@ def test_data_summary_and_figure(data_dir, tmp_path):
     assert "train: images (" in r.stdout and "test: images (" in r.stdout and "label counts" in r.stdout
     path = str(tmp_path / "grid.png")
     assert run("data", "figure", path, "--data", data_dir).returncode == 0
-    import matplotlib.image
     assert matplotlib.image.imread(path).shape[:2] == (900, 900)
     r = run("data", "summary", "--data", "cifar10")
     assert r.returncode == 2 and "unknown dataset 'cifar10'" in r.stderr and "glyph-digits" in r.stderr

@@ -4,9 +4,11 @@ import os
 
 import numpy as np
 import pytest
-from helpers import run, trained_run
 
+from helpers import run, trained_run
+from scratchgen.models.unet import UNet
 from scratchgen.nn import load_checkpoint
+from scratchgen.training import RECIPES
 
 TINY = ["--net", "mlp", "--widths", "16", "--timesteps", "25", "--limit", "64", "--batch-size", "32",
         "--no-progress"]
@@ -93,8 +95,6 @@ def test_class_conditional_run_with_a_cosine_learning_rate_samples_with_guidance
 
 
 def test_the_unet_is_built_from_the_config():
-    from scratchgen.models.unet import UNet
-    from scratchgen.training import RECIPES
     net = RECIPES["ddpm"].build(dict(net="unet", widths=[8, 16], class_conditional=True))
     assert isinstance(net, UNet) and net.stem.weight.shape[0] == 8 and net.down2.conv1.weight.shape[0] == 16
     assert net.time_embedding.labels.weight.shape[0] == 11   # ten digits and "no label"
@@ -102,8 +102,10 @@ def test_the_unet_is_built_from_the_config():
 
 def test_bad_options_are_refused_before_anything_is_written(data_dir, tmp_path):
     out = str(tmp_path / "bad")
-    for options, message in ((["--widths", "12,16"], "two multiples of 8"), (["--net", "mlp", "--widths", "8,8"], "one hidden width"),
-                             (["--timesteps", "10"], "at least 21 timesteps"), (["--ema-decay", "1"], "--ema-decay must be in [0, 1)")):
+    for options, message in ((["--widths", "12,16"], "two multiples of 8"),
+                             (["--net", "mlp", "--widths", "8,8"], "one hidden width"),
+                             (["--timesteps", "10"], "at least 21 timesteps"),
+                             (["--ema-decay", "1"], "--ema-decay must be in [0, 1)")):
         r = run("train", "ddpm", "--data", data_dir, "--out", out, *options)
         assert r.returncode == 2 and message in r.stderr, (options, r.stderr)
         assert not os.path.exists(out)

@@ -6,9 +6,9 @@ import re
 import pytest
 
 from scratchgen.cli import main
+from scratchgen.cli.demo import STAGES
 from scratchgen.data import write_idx
 from scratchgen.data.glyphs import generate
-from scratchgen.cli.demo import STAGES
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import os
 import shutil
 
 import pytest
-from helpers import run
 
+from helpers import run
 from scratchgen.evaluation.metrics import nats_to_bits_per_dim
 
 

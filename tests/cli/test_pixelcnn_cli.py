@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 import pytest
-from helpers import run, trained_run
 
+from helpers import run, trained_run
 from scratchgen.autograd import no_grad
-from scratchgen.nn import load_checkpoint
 from scratchgen.evaluation import restoration
+from scratchgen.nn import load_checkpoint
 from scratchgen.training import RECIPES, load_run
 from scratchgen.training.runs import eval_images
 

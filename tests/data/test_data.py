@@ -13,12 +13,12 @@ import urllib.error
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scratchgen import data
 from scratchgen.autograd.random import generator_state_array
+from scratchgen.cli import data_option
 from scratchgen.data import glyphs, idx, sources
 
 MNIST_FILES = sources.SPLIT_FILES["train"]
@@ -156,7 +156,6 @@ def test_unknown_name_is_a_one_line_error_listing_the_names():
 
 
 def test_argparse_shows_the_unknown_name_message(capsys):
-    from scratchgen.cli import data_option
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=data_option, default=data.DEFAULT_DATASET)
     assert parser.parse_args(["--data", "fashion-mnist"]).data == "fashion-mnist"

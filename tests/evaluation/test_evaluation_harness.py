@@ -4,8 +4,14 @@ import pytest
 
 import scratchgen as sg
 from scratchgen.data.glyphs import generate
-from scratchgen.evaluation.harness import (ClassifierMismatchError, as_unit_images, check_classifier_dataset,
-                                           parzen_report, parzen_split, sample_report)
+from scratchgen.evaluation.harness import (
+    ClassifierMismatchError,
+    as_unit_images,
+    check_classifier_dataset,
+    parzen_report,
+    parzen_split,
+    sample_report,
+)
 from scratchgen.models.classifier import FEATURE_DIM, DigitClassifier
 
 

@@ -4,9 +4,23 @@ import math
 import numpy as np
 import pytest
 
-from scratchgen.evaluation import (class_histogram, classifier_score, confusion_matrix, frechet_distance, frechet_distance_from_moments,
-                                   kernel_distance, memorization_fraction, memorization_threshold, nats_to_bits_per_dim, nearest_distances,
-                                   parzen_evaluation, parzen_log_likelihood, psnr, ssim, trace_sqrt_product)
+from scratchgen.evaluation import (
+    class_histogram,
+    classifier_score,
+    confusion_matrix,
+    frechet_distance,
+    frechet_distance_from_moments,
+    kernel_distance,
+    memorization_fraction,
+    memorization_threshold,
+    nats_to_bits_per_dim,
+    nearest_distances,
+    parzen_evaluation,
+    parzen_log_likelihood,
+    psnr,
+    ssim,
+    trace_sqrt_product,
+)
 
 
 def random_spd(rng, d):

@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import scratchgen.kernels as K
+from scratchgen.kernels import conv, windows
 from scratchgen.kernels.winograd import MIN_CHANNELS
 
 DTYPES = st.sampled_from([np.float32, np.float64])
@@ -175,7 +176,6 @@ def test_col2im_matches_twin(case, layout, data):
 @given(case=conv_cases(), data=st.data())
 def test_both_unfold_kernels_match_twin(kernel, case, data):
     """im2col picks a kernel by row width (short rows: the table); each must match the twin on any geometry."""
-    from scratchgen.kernels import conv, windows
     x = conv.kernel_array(case["x"])
     window = windows.Window(case["w"].shape[2:], case["stride"], case["padding"], case["dilation"])
     grid = conv._conv_grid(x.shape[2:], window)
@@ -606,7 +606,8 @@ def test_group_norm_matches_the_composed_normalization(forward, backward):
     np.testing.assert_allclose(y4, xhat4 * weight.reshape(per_channel) + bias.reshape(per_channel), rtol=1e-10)
     dx4, dweight, dbias = backward(grad4, x4, saved_mean, saved_rstd, weight)
     grad_xhat3 = (grad4 * weight.reshape(per_channel)).reshape(x3.shape)
-    np.testing.assert_allclose(dx4.reshape(x3.shape), K.normalize_backward_numpy(grad_xhat3, xhat4.reshape(x3.shape), rstd),
+    np.testing.assert_allclose(dx4.reshape(x3.shape),
+                               K.normalize_backward_numpy(grad_xhat3, xhat4.reshape(x3.shape), rstd),
                                rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(dweight, (grad4 * xhat4).sum(axis=(0, 3)).reshape(-1), rtol=1e-10)
     np.testing.assert_allclose(dbias, grad4.sum(axis=(0, 3)).reshape(-1), rtol=1e-10)

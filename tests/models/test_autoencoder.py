@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
+from scratchgen.data import DataLoader
 from scratchgen.data.glyphs import generate
+from scratchgen.evaluation.metrics import auroc, psnr
 from scratchgen.models import Autoencoder, corrupt, pca_reconstruct
 from scratchgen.optim import Adam
-from scratchgen.evaluation.metrics import auroc, psnr
+from scratchgen.training import RECIPES, Trainer
 
 
 def test_auroc_hand_computed():
@@ -72,10 +74,10 @@ def test_autoencoder_trains(arch, loss):
     first = model.reconstruction_loss(x).item()
     for _ in range(15 if arch == "mlp" else 4):
         opt.zero_grad()
-        l = model.reconstruction_loss(x)
-        l.backward()
+        last = model.reconstruction_loss(x)
+        last.backward()
         opt.step()
-    assert l.item() < first
+    assert last.item() < first
     assert model.reconstruct(x).shape == (32, 28, 28)
     assert model.encode(x).shape == (32, 8)
 
@@ -98,9 +100,6 @@ def test_autoencoder_uses_its_own_channels_height_width_shape():
 def test_denoising_autoencoder_training_resumes_bit_for_bit(tmp_path):
     """`scratchgen train ae --corrupt` stopped after an epoch and resumed ends with the weights of a
     run never stopped: the family's step names its corruption noise for the trainer to checkpoint."""
-    from scratchgen.data import DataLoader
-    from scratchgen.training import Trainer
-    from scratchgen.training import RECIPES
     family = RECIPES["ae"]
     config = dict(arch="mlp", latent=4, hidden=16, loss="bce", corrupt="gaussian", noise_level=0.5, seed=0, lr=1e-2)
 

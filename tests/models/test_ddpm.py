@@ -71,7 +71,8 @@ def test_posterior_coefficients_follow_from_bayes_rule():
         # q(x_{t-1}|x_0) = N(sqrt(abar_{t-1}) x0, 1 - abar_{t-1}); q(x_t|x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t)
         precision = 1 / (1 - s.alpha_bars[t - 1]) + s.alphas[t] / s.betas[t]
         assert s.posterior_variance[t] == pytest.approx(1 / precision, rel=1e-10)
-        assert s.posterior_mean_coef_x0[t] == pytest.approx(math.sqrt(s.alpha_bars[t - 1]) / (1 - s.alpha_bars[t - 1]) / precision, rel=1e-10)
+        assert s.posterior_mean_coef_x0[t] == pytest.approx(
+            math.sqrt(s.alpha_bars[t - 1]) / (1 - s.alpha_bars[t - 1]) / precision, rel=1e-10)
         assert s.posterior_mean_coef_xt[t] == pytest.approx(math.sqrt(s.alphas[t]) / s.betas[t] / precision, rel=1e-10)
 
 

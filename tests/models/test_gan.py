@@ -6,9 +6,17 @@ import pytest
 
 import scratchgen as sg
 import scratchgen.nn as nn
-from scratchgen.gradcheck import gradcheck, gradcheck_module
-from scratchgen.models.gan import (GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
-                                   discriminator_loss, generator_loss, interpolate_latents)
+from scratchgen.gradcheck import gradcheck_module
+from scratchgen.models.gan import (
+    GAN,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    discriminator_loss,
+    generator_loss,
+    interpolate_latents,
+)
 
 
 def sigmoid(x):
@@ -62,7 +70,8 @@ def test_unknown_generator_loss_is_rejected():
 
 def test_discriminator_step_on_a_detached_fake_batch_leaves_the_generator_without_gradient():
     sg.manual_seed(0)
-    g, d = MLPGenerator(latent_dim=4, hidden=(8,), image_shape=(1, 4, 4)), MLPDiscriminator(hidden=(8,), image_shape=(1, 4, 4))
+    g = MLPGenerator(latent_dim=4, hidden=(8,), image_shape=(1, 4, 4))
+    d = MLPDiscriminator(hidden=(8,), image_shape=(1, 4, 4))
     z = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
     real = np.random.default_rng(1).uniform(size=(6, 1, 4, 4)).astype(np.float32)
     discriminator_loss(d(real), d(g(z).detach())).backward()
@@ -106,7 +115,8 @@ def test_both_players_losses_pass_a_gradient_check(kind):
 def test_players_output_shapes():
     sg.manual_seed(0)
     z = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
-    for generator, discriminator in ((MLPGenerator(), MLPDiscriminator()), (DCGANGenerator(width=8), DCGANDiscriminator(width=8))):
+    for generator, discriminator in ((MLPGenerator(), MLPDiscriminator()),
+                                     (DCGANGenerator(width=8), DCGANDiscriminator(width=8))):
         images = generator(z)
         assert images.shape == (3, 1, 28, 28) and images.data.min() >= 0 and images.data.max() <= 1
         assert discriminator(images).shape == (3,)

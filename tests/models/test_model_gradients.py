@@ -88,7 +88,8 @@ def test_module_check_catches_a_broken_parameter_gradient():
             out = self.inner(x)
             weight = self.inner[0].weight
             # adds 0 to the output but a wrong gradient to the first weight
-            wrong = sg.Tensor.from_op(np.zeros(out.shape), (weight,), lambda g: (np.ones(weight.shape) * g.sum(),), "wrong")
+            wrong = sg.Tensor.from_op(np.zeros(out.shape), (weight,), lambda g: (np.ones(weight.shape) * g.sum(),),
+                                      "wrong")
             return out + wrong
 
     with pytest.raises(GradcheckError, match=r"wrong: inner\.0\.weight$"):

@@ -153,7 +153,8 @@ def test_conv_vae_shapes_sampling_and_grid():
 
 def test_wrong_image_shape_is_one_line_error():
     model = _tiny_vae()
-    with pytest.raises(ValueError, match=r"^VAE expected an image batch of shape \(N, 28, 28\).*got shape \(2, 32, 32\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^VAE expected an image batch of shape \(N, 28, 28\).*got shape \(2, 32, 32\)$"):
         model(np.zeros((2, 32, 32), np.float32))
     with pytest.raises(ValueError, match="unknown VAE architecture 'resnet'"):
         VAE("resnet")

@@ -7,11 +7,10 @@ import pytest
 from PIL import Image
 
 import scratchgen as sg
-from scratchgen.nn import load_checkpoint
-from scratchgen.training import RECIPES
-from scratchgen.training import read_log
-
 from helpers import run
+from scratchgen.models.gan import MLPDiscriminator
+from scratchgen.nn import load_checkpoint
+from scratchgen.training import RECIPES, load_run, read_log
 
 TINY = {"gan": ["--latent", "8", "--g-widths", "16,32", "--d-widths", "32,16"],
         "dcgan": ["--latent", "8", "--width", "4"]}
@@ -92,7 +91,6 @@ def test_bad_options_are_one_line_errors(data_dir, tmp_path):
 
 
 def test_ema_of_the_weights_is_checkpointed_and_is_what_a_loaded_run_samples(data_dir, tmp_path):
-    from scratchgen.training import load_run
     out = tmp_path / "ema"
     train("gan", data_dir, out, "--epochs", "1", "--ema-decay", "0.5")
     parts = load_checkpoint(out / "checkpoint.npz")
@@ -112,7 +110,6 @@ def _discriminator_activations(model):
 
 
 def test_train_gan_defaults_to_the_source_materials_relu_discriminator(data_dir, tmp_path):
-    from scratchgen.training import load_run
     train("gan", data_dir, tmp_path / "relu", "--epochs", "1")
     train("gan", data_dir, tmp_path / "leaky", "--epochs", "1", "--d-activation", "leaky-relu")
     for name, activation, layer in (("relu", "relu", "ReLU"), ("leaky", "leaky_relu", "LeakyReLU")):
@@ -130,7 +127,6 @@ def test_train_gan_defaults_to_the_source_materials_relu_discriminator(data_dir,
 
 
 def test_the_activation_option_changes_the_discriminator_where_inputs_are_negative():
-    from scratchgen.models.gan import MLPDiscriminator
     sg.manual_seed(0)
     relu = MLPDiscriminator(hidden=(8,), image_shape=(1, 3, 3))
     leaky = MLPDiscriminator(hidden=(8,), image_shape=(1, 3, 3), activation="leaky_relu")

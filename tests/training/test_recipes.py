@@ -5,10 +5,11 @@ import os
 import numpy as np
 import pytest
 
+from helpers import run
+from scratchgen.cli import build_parser
 from scratchgen.nn import load_checkpoint
 from scratchgen.training import RECIPES, RunError, load_run, make_config, train_run
 from scratchgen.training.recipes import recipe as recipe_module
-from helpers import run
 
 # The smallest model of each family: a new family must add its entry here (the test below fails on a KeyError).
 TINY = {
@@ -74,7 +75,6 @@ def test_train_run_makes_a_run_the_commands_read(data_dir, tmp_path):
 
 
 def test_make_config_fills_in_the_defaults_the_cli_shows_and_refuses_unknown_options():
-    from scratchgen.cli import build_parser
     for name in RECIPES:
         parsed = vars(build_parser().parse_args(["train", name]))
         given = {k: v for k, v in parsed.items() if k in make_config({"model": name})}

@@ -12,8 +12,7 @@ from scratchgen.data.glyphs import generate
 from scratchgen.models import VAE
 from scratchgen.nn import load_checkpoint
 from scratchgen.optim import Adam
-from scratchgen.training import Trainer, TrainingDiverged
-from scratchgen.training import read_log
+from scratchgen.training import Trainer, TrainingDiverged, read_log
 
 IMAGES = generate(48, 7)
 

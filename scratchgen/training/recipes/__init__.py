@@ -42,7 +42,8 @@ def load_run(run_dir: str):
     config = read_config(run_dir)
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
-        raise RunError(f"no checkpoint in {run_dir}: expected {path} (train with `scratchgen train ... --out {run_dir}`)")
+        raise RunError(f"no checkpoint in {run_dir}: expected {path} "
+                       f"(train with `scratchgen train ... --out {run_dir}`)")
     model = build_model(config)
     parts = load_checkpoint(path)
     try:
@@ -53,6 +54,7 @@ def load_run(run_dir: str):
             ema.copy_to(model)
     except ValueError as e:
         settings = ", ".join(f"{k}={v}" for k, v in model.config().items()) if hasattr(model, "config") else ""
-        raise RunError(f"{path} does not match the architecture in {CONFIG} ({settings}): {_first_mismatch(e)}") from None
+        raise RunError(f"{path} does not match the architecture in {CONFIG} ({settings}): "
+                       f"{_first_mismatch(e)}") from None
     model.eval()
     return config, model

@@ -5,8 +5,7 @@ import os
 
 import numpy as np
 
-from ... import autograd as ag
-from ... import figures as fig
+from ... import autograd as ag, figures as fig
 from ...evaluation.metrics import psnr
 from ...models import VAE, Autoencoder, corrupt
 from ..runs import (

@@ -11,8 +11,7 @@ import os
 
 import numpy as np
 
-from ... import autograd as ag
-from ... import figures as fig
+from ... import autograd as ag, figures as fig
 from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
@@ -93,7 +92,8 @@ def _evaluate(model, c, x):
     """L_simple on the evaluation images with the same t and noise every time (seed 0), so epochs compare."""
     diffusion, rng, x0 = diffusion_of(model, c), np.random.default_rng(0), _images(x)
     with ag.no_grad():
-        total = sum(diffusion.loss(x0[s:s + BATCH], rng).item() * len(x0[s:s + BATCH]) for s in range(0, len(x0), BATCH))
+        total = sum(diffusion.loss(x0[s:s + BATCH], rng).item() * len(x0[s:s + BATCH])
+                    for s in range(0, len(x0), BATCH))
     return {"loss": total / len(x0)}
 
 
@@ -133,7 +133,8 @@ def _figures(model, c, run_dir, tag, x, labels):
                    title=f"DDIM-{steps} samples, EMA weights ({tag})")
     rows = np.stack(trajectory + [images], axis=1)[:TRAJECTORY_ROWS]
     fig.image_grid(os.path.join(d, f"trajectory_{tag}.png"), rows.reshape(-1, *images.shape[-2:]),
-                   ncols=rows.shape[1], title=f"DDIM-{steps} from x_T (left) to x_0 (right), every {every} steps ({tag})")
+                   ncols=rows.shape[1],
+                   title=f"DDIM-{steps} from x_T (left) to x_0 (right), every {every} steps ({tag})")
     loss_figure(run_dir)
 
 

@@ -42,7 +42,8 @@ DCGAN_OPTIONS = dict(SHARED_OPTIONS, width=32)
 
 def _shared_configure(o):
     if not 0 <= o["label_smoothing"] < 0.5:
-        raise ValueError(f"expected a label smoothing in [0, 0.5), e.g. 0.1 (real label 0.9), got {o['label_smoothing']}")
+        raise ValueError(f"expected a label smoothing in [0, 0.5), e.g. 0.1 (real label 0.9), "
+                         f"got {o['label_smoothing']}")
     if not all(0 <= beta < 1 for beta in o["betas"]) or len(o["betas"]) != 2:
         raise ValueError(f"Adam betas must be two numbers in [0, 1), got {o['betas']}")
     if not 0 <= o["ema_decay"] < 1:

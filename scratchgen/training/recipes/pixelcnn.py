@@ -12,8 +12,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ... import autograd as ag
-from ... import figures as fig
+from ... import autograd as ag, figures as fig
 from ...evaluation.metrics import nats_to_bits_per_dim
 from ...models.pixelcnn import GatedPixelCNN, PixelCNN
 from ..runs import (
