@@ -31,7 +31,7 @@ from scratchgen.cli import build_parser  # noqa: E402
 from scratchgen.data import DataLoader  # noqa: E402
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space  # noqa: E402
 from scratchgen.nn import save_checkpoint  # noqa: E402
-from scratchgen.training import RECIPES, RunError, runs, start_run  # noqa: E402
+from scratchgen.training import RECIPES, RunError, make_config, runs, start_run  # noqa: E402
 
 import torch_workloads  # noqa: E402
 
@@ -40,18 +40,19 @@ WIDTHS = [32, 64]      # torch_workloads.UNet's
 
 def _config(argv):
     """config.json of a new run in --out, written as `scratchgen train ddpm ARGV` would write it."""
-    options = vars(build_parser().parse_args(["train", "ddpm", *argv]))
+    options = vars(build_parser().parse_args(["train", "ddpm", *argv]))   # the options given, and "model"
     for key in ("command", "run", "progress"):
-        options.pop(key)
-    out, resume, overwrite, log_every = (options.pop(k) for k in ("out", "resume", "overwrite", "log_every"))
-    if resume or options["net"] != "unet" or (options["widths"] and options["widths"] != WIDTHS) \
-            or options["class_conditional"]:
-        raise SystemExit(f"ddpm_reference.py: the PyTorch twin trains a new unconditional UNet with --widths "
-                         f"{','.join(map(str, WIDTHS))}; drop --resume/--net/--widths/--class-conditional")
-    out = out or "runs/ddpm-torch"
+        options.pop(key, None)
+    out, resume, overwrite, log_every = (options.pop(k, default) for k, default in
+                                         (("out", None), ("resume", False), ("overwrite", False), ("log_every", 50)))
     try:
+        config = make_config(options)
+        if resume or config["net"] != "unet" or config["widths"] != WIDTHS or config["class_conditional"]:
+            raise SystemExit(f"ddpm_reference.py: the PyTorch twin trains a new unconditional UNet with --widths "
+                             f"{','.join(map(str, WIDTHS))}; drop --resume/--net/--widths/--class-conditional")
+        out = out or "runs/ddpm-torch"
         return start_run(options, out, overwrite=overwrite), out, log_every
-    except (RunError, ValueError) as e:
+    except (RunError, ValueError, OSError) as e:
         raise SystemExit(f"ddpm_reference.py: {e}") from None
 
 

@@ -9,7 +9,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from scratchgen.data import write_idx
+from helpers import offline_fetch
+from scratchgen.data import sources, write_idx
 from scratchgen.data.glyphs import generate
 
 settings.register_profile(
@@ -39,3 +40,12 @@ def data_dir(tmp_path_factory):
     write_idx(str(d / "t10k-images-idx3-ubyte"), x)
     write_idx(str(d / "t10k-labels-idx1-ubyte"), y)
     return str(d)
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """No network, no SCRATCHGEN_DATA, no system data folders, and a data cache of the test's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(sources.ENV_VAR, raising=False)
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", {"mnist": (), "fashion-mnist": ()})
+    monkeypatch.setattr(sources, "fetch", offline_fetch)

@@ -19,12 +19,24 @@ from ..training import RECIPES, load_run, runs, train_run
 from ..training.runs import METRICS, SAMPLES, RunError
 from . import scoring
 
-SAMPLER_OPTIONS = ("sampler", "steps", "eta", "variance", "guidance", "label")
+SAMPLER_FAMILIES = ("ddpm",)   # the families whose sampling takes the sampler options (--sampler, --eta, ...)
+IWAE_FAMILIES = ("vae",)       # the families whose evaluation takes --k
+IWAE_SAMPLES = 1000            # evaluate's importance samples per image (--k) unless given
+
+
+def _refuse_unused(config: dict, families: tuple, options: dict) -> None:
+    """RunError naming the options given that the run's family does not use: none is silently ignored."""
+    if options and config["model"] not in families:
+        given = ", ".join("--" + k.replace("_", "-") for k in options)
+        raise RunError(f"{config['model']} runs do not use {given}: only {', '.join(families)} runs do")
 
 
 def train(model: str, out: str | None = None, *, resume: bool = False, overwrite: bool = False, log_every: int = 50,
           progress: bool | None = None, **options) -> int:
-    """Train a ``model`` run with ``options`` into ``out`` (default runs/MODEL); 130 when interrupted."""
+    """Train a ``model`` run with ``options`` into ``out`` (default runs/MODEL); 130 when interrupted.
+
+    ``options`` are the ones given on purpose (the parser leaves the others out): train_run fills in
+    their defaults, or with ``resume`` takes the stored run's values and refuses a different one."""
     out = out or os.path.join("runs", model)
     result = train_run({"model": model, **options}, out, overwrite=overwrite, resume=resume, log_every=log_every,
                        progress=progress)
@@ -51,9 +63,11 @@ def load_for(run_dir: str, capability: str, outputs=(), overwrite: bool = False)
 
 def sample(run_dir: str, *, n: int = 64, seed: int = 0, output: str | None = None, overwrite: bool = False,
            **sampler_options) -> str:
-    """A grid of ``n`` samples written to ``output`` (default RUN_DIR/samples.png); returns its path."""
+    """A grid of ``n`` samples written to ``output`` (default RUN_DIR/samples.png); returns its path.
+    ``sampler_options`` (ddpm runs only) absent take ddpm's defaults."""
     path = output or os.path.join(run_dir, SAMPLES)
     config, model, recipe = load_for(run_dir, "sample", [path], overwrite)
+    _refuse_unused(config, SAMPLER_FAMILIES, sampler_options)
     images, what = recipe.sample(model, config, n, np.random.default_rng(seed), sampler_options)
     fig.image_grid(path, images, ncols=int(np.ceil(np.sqrt(n))), title=f"{what} (seed {seed})")
     print(f"wrote {path}")
@@ -114,12 +128,16 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
     return scores
 
 
-def evaluate(run_dir: str, *, k: int = 1000, limit: int | None = None, seed: int = 0,
+def evaluate(run_dir: str, *, k: int | None = None, limit: int | None = None, seed: int = 0,
              n_samples: int = scoring.DEFAULT_SAMPLES, classifier: str | None = None, parzen: bool = False,
              overwrite: bool = False, **sampler_options) -> dict:
-    """Test metrics of the run and of its samples, written to RUN_DIR/metrics.json; returns them."""
+    """Test metrics of the run and of its samples, written to RUN_DIR/metrics.json; returns them.
+    ``k`` (vae runs only) defaults to IWAE_SAMPLES; ``sampler_options`` as for ``sample``."""
     path = os.path.join(run_dir, METRICS)
     config, model, recipe = load_for(run_dir, "", [path], overwrite)
+    _refuse_unused(config, IWAE_FAMILIES, {} if k is None else {"k": k})
+    _refuse_unused(config, SAMPLER_FAMILIES, sampler_options)
+    k = IWAE_SAMPLES if k is None else k
     started = time.perf_counter()
     metrics = scoring.evaluate_run(run_dir, recipe, model, config, k=k, limit=limit, seed=seed, n_samples=n_samples,
                                    classifier=classifier, parzen=parzen, sampler_options=sampler_options)

@@ -6,21 +6,42 @@ import argparse
 
 from ..data import DATASETS, DEFAULT_DATASET, resolve_data_arg
 from ..evaluation.restoration import MASK_PATTERNS, TASKS
-from ..nn.layers import positive_int
 from ..training import COMMON_OPTIONS, RECIPES
+from ..training.recipes.ddpm import SAMPLER_OPTIONS
 from . import commands, demo
 from .family_options import add_family_options
+from .option_types import count, fraction, non_negative, number, positive, positive_int, unit_interval
 from .scoring import DEFAULT_SAMPLES
 
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+_digit = number(True, lambda v: 0 <= v <= 9, "a digit 0-9")
 
 
-def _positive_int(text: str) -> int:
-    """argparse's view of ``nn.layers.positive_int``: a one-line usage error instead of a ValueError."""
-    try:
-        return positive_int("option", "value", int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}") from None
+def _given_only(kwargs: dict) -> dict:
+    """``add_argument``'s keywords for an option that is absent from the parsed arguments unless given,
+    its default named in --help all the same: the command can then tell a value chosen on purpose
+    from a default (a resumed run keeps its stored options; a family refuses options it does not use)."""
+    default = kwargs.pop("default", False if kwargs.get("action") == "store_true" else None)
+    help_text = f"{kwargs.get('help', '')} (default: {default})".replace("%", "%%")
+    return dict(kwargs, default=argparse.SUPPRESS, help=help_text)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, like every other error of the command: the usage
+    it would print first is one ``--help`` away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class GivenOnlyParser(OneLineParser):
+    """A parser whose options are all ``_given_only``: `scratchgen train MODEL`'s, where train_run fills
+    in the defaults (make_config) or, on --resume, the stored config's values."""
+
+    def add_argument(self, *flags, **kwargs):
+        if kwargs.get("default") is argparse.SUPPRESS:    # --help
+            return super().add_argument(*flags, **kwargs)
+        return super().add_argument(*flags, **_given_only(kwargs))
 
 
 def data_option(text: str) -> str:
@@ -54,10 +75,10 @@ def _demo_parser(commands_):
                                          "directory is OUT/MODEL.")
     d.add_argument("--data", type=data_option, default=DEFAULT_DATASET,
                    help="dataset (the built-in glyph-digits needs no download)")
-    d.add_argument("--minutes", type=float, default=10, help="the time budget of the whole demo")
+    d.add_argument("--minutes", type=positive, default=10, help="the time budget of the whole demo")
     d.add_argument("--out", default="runs/demo", help="directory of the gallery and the runs")
-    d.add_argument("--n-samples", type=_positive_int, default=500, help="samples scored per model")
-    d.add_argument("--seed", type=int, default=0, help="seed of every run")
+    d.add_argument("--n-samples", type=positive_int, default=500, help="samples scored per model")
+    d.add_argument("--seed", type=count, default=0, help="seed of every run")
     d.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     d.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     d.set_defaults(run=demo.demo)
@@ -71,20 +92,20 @@ def _add_common_train_arguments(p, defaults):
     """
     p.add_argument("--data", type=data_option, default=defaults["data"],
                    help=f"dataset: one of {', '.join(DATASETS)}, or a folder of MNIST-format IDX files")
-    p.add_argument("--epochs", type=_positive_int, default=defaults["epochs"],
+    p.add_argument("--epochs", type=positive_int, default=defaults["epochs"],
                    help="epochs to train (the total, when resuming)")
-    p.add_argument("--minutes", type=float, default=defaults["minutes"],
+    p.add_argument("--minutes", type=positive, default=defaults["minutes"],
                    help="time budget: stop after this many minutes of training steps (evaluation not counted)")
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
-    p.add_argument("--batch-size", type=_positive_int, default=defaults["batch_size"], help="images per step")
-    p.add_argument("--lr", type=float, default=defaults["lr"], help="learning rate")
-    p.add_argument("--seed", type=int, default=defaults["seed"],
+    p.add_argument("--batch-size", type=positive_int, default=defaults["batch_size"], help="images per step")
+    p.add_argument("--lr", type=positive, default=defaults["lr"], help="learning rate")
+    p.add_argument("--seed", type=count, default=defaults["seed"],
                    help="seed of every random choice (weights, order, noise)")
-    p.add_argument("--limit", type=_positive_int, default=defaults["limit"],
+    p.add_argument("--limit", type=positive_int, default=defaults["limit"],
                    help="train on the first N training images only")
-    p.add_argument("--eval-images", type=_positive_int, default=defaults["eval_images"],
+    p.add_argument("--eval-images", type=positive_int, default=defaults["eval_images"],
                    help="test images used for the evaluation after every epoch")
-    p.add_argument("--log-every", type=_positive_int, default=50, help="write a training record every N steps")
+    p.add_argument("--log-every", type=positive_int, default=50, help="write a training record every N steps")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, exactly as if it had not stopped")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -98,7 +119,7 @@ def _train_parser(commands_):
                                          "(one JSON record per line), checkpoint.npz (written atomically after every "
                                          "epoch, on Ctrl-C and at the end), loss_curve.png and figures/. "
                                          "`scratchgen train MODEL --help` lists the options of MODEL.")
-    models = t.add_subparsers(dest="model", required=True, metavar="MODEL")
+    models = t.add_subparsers(dest="model", required=True, metavar="MODEL", parser_class=GivenOnlyParser)
     for name, recipe in RECIPES.items():
         article = "an" if recipe.name[0] in "aeiou" else "a"
         p = models.add_parser(name, formatter_class=FORMATTER, help=recipe.name,
@@ -118,26 +139,33 @@ def _run_dir_parser(commands_, name, help, description, run):
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     """How a ddpm run draws its samples: options shared by `sample` and `evaluate`."""
-    p.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim",
-                   help="ddpm runs: DDIM with --steps steps, or ancestral sampling through all T steps")
-    p.add_argument("--steps", type=_positive_int, default=50, help="ddpm runs, --sampler ddim: number of steps")
-    p.add_argument("--eta", type=float, default=0.0,
-                   help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance "
-                        "(docs/ddpm.md: the better samples from short training)")
-    p.add_argument("--variance", choices=["beta", "beta_tilde"], default="beta",
-                   help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")
-    p.add_argument("--guidance", type=float, default=0.0,
-                   help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)")
-    p.add_argument("--label", type=int, default=None,
-                   help="class-conditional ddpm runs: draw only this digit (without it: the digits 0-9 in turn)")
+    d = SAMPLER_OPTIONS
+    p.add_argument("--sampler", **_given_only(dict(
+        choices=["ddim", "ddpm"], default=d["sampler"],
+        help="ddpm runs: DDIM with --steps steps, or ancestral sampling through all T steps")))
+    p.add_argument("--steps", **_given_only(dict(type=positive_int, default=d["steps"],
+                                                 help="ddpm runs, --sampler ddim: number of steps")))
+    p.add_argument("--eta", **_given_only(dict(
+        type=unit_interval, default=d["eta"],
+        help="ddpm runs, --sampler ddim: 0 is deterministic given x_T, 1 the ancestral variance "
+             "(docs/ddpm.md: the better samples from short training)")))
+    p.add_argument("--variance", **_given_only(dict(
+        choices=["beta", "beta_tilde"], default=d["variance"],
+        help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")))
+    p.add_argument("--guidance", **_given_only(dict(
+        type=non_negative, default=d["guidance"],
+        help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)")))
+    p.add_argument("--label", **_given_only(dict(
+        type=_digit, default=d["label"],
+        help="class-conditional ddpm runs: draw only this digit (without it: the digits 0-9 in turn)")))
 
 
 def _sample_parser(commands_):
     s = _run_dir_parser(commands_, "sample", "draw samples from a trained model",
                         "Draw samples from a trained model into a grid; writes RUN_DIR/samples.png. A ddpm run samples "
                         "with its EMA weights, by DDIM with 50 steps unless --sampler ddpm is given.", commands.sample)
-    s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
-    s.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    s.add_argument("--n", type=positive_int, default=64, help="number of samples")
+    s.add_argument("--seed", type=count, default=0, help="seed of the random draws")
     s.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/samples.png")
     _add_sampler_options(s)
 
@@ -146,7 +174,7 @@ def _reconstruct_parser(commands_):
     r = _run_dir_parser(commands_, "reconstruct", "reconstruct test images (and interpolate, for a vae)",
                         "Write RUN_DIR/reconstructions.png (test images, their corrupted version for a denoising ae, "
                         "and the reconstructions) and, for a vae, RUN_DIR/interpolation.png.", commands.reconstruct)
-    r.add_argument("--n", type=_positive_int, default=10, help="test images to reconstruct")
+    r.add_argument("--n", type=positive_int, default=10, help="test images to reconstruct")
 
 
 def _restore_parser(commands_):
@@ -159,20 +187,20 @@ def _restore_parser(commands_):
     rs.add_argument("--mask", default=None, help=f"inpaint: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
                                                  f"(black = missing); default center. complete: bottom (the default) "
                                                  f"or a PNG whose known pixels come first in raster order")
-    rs.add_argument("--fraction", type=float, default=0.5, help="--mask random: fraction of pixels missing")
-    rs.add_argument("--noise-std", type=float, default=0.3, help="denoise: standard deviation of the noise")
-    rs.add_argument("--resample", type=_positive_int, default=1,
+    rs.add_argument("--fraction", type=fraction, default=0.5, help="--mask random: fraction of pixels missing")
+    rs.add_argument("--noise-std", type=non_negative, default=0.3, help="denoise: standard deviation of the noise")
+    rs.add_argument("--resample", type=positive_int, default=1,
                     help="ddpm inpaint: RePaint resampling, each reverse step repeated this many times")
-    rs.add_argument("--steps", type=_positive_int, default=None,
+    rs.add_argument("--steps", type=positive_int, default=None,
                     help="ddpm inpaint: reverse steps, evenly spaced (default: all T)")
-    rs.add_argument("--reconstruction-guidance", type=float, default=0.0, metavar="W",
+    rs.add_argument("--reconstruction-guidance", type=non_negative, default=0.0, metavar="W",
                     help="ddpm inpaint: steer every step's predicted image towards the known pixels by W times the "
                          "gradient of their squared error (Ho et al. 2022); costs a backward pass per step")
-    rs.add_argument("--samples", type=_positive_int, default=1,
+    rs.add_argument("--samples", type=positive_int, default=1,
                     help="restorations drawn per image; the figure and the scores are of their mean, which "
                          "estimates the posterior mean (the fill with the best expected PSNR), and of one draw")
-    rs.add_argument("--n", type=_positive_int, default=10, help="test images to restore")
-    rs.add_argument("--seed", type=int, default=0, help="seed of the damage and of the restoration")
+    rs.add_argument("--n", type=positive_int, default=10, help="test images to restore")
+    rs.add_argument("--seed", type=count, default=0, help="seed of the damage and of the restoration")
     rs.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/restore_TASK.png")
 
 
@@ -186,10 +214,11 @@ def _evaluate_parser(commands_):
                         "scored by a classifier run of the same dataset (classifier FID, KID, classifier score, class "
                         "entropy, memorization), each beside the same score of N real training images. "
                         "docs/evaluation.md defines them.", commands.evaluate)
-    e.add_argument("--k", type=int, default=1000, help="vae: importance samples per image for IWAE-k (0: skip)")
-    e.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
-    e.add_argument("--seed", type=int, default=0, help="seed of the random draws")
-    e.add_argument("--n-samples", type=int, default=DEFAULT_SAMPLES,
+    e.add_argument("--k", **_given_only(dict(type=count, default=commands.IWAE_SAMPLES,
+                                             help="vae: importance samples per image for IWAE-k (0: skip)")))
+    e.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
+    e.add_argument("--seed", type=count, default=0, help="seed of the random draws")
+    e.add_argument("--n-samples", type=count, default=DEFAULT_SAMPLES,
                    help="samples to score (0: no sample metrics); the real baseline uses as many images")
     e.add_argument("--classifier", metavar="CLASSIFIER_RUN_DIR", default=None,
                    help="the classifier run that judges the samples (default runs/classifier-DATA)")
@@ -201,7 +230,7 @@ def _evaluate_parser(commands_):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scratchgen",
+    parser = OneLineParser(prog="scratchgen",
                                      description="The ``scratchgen`` command (also ``python -m scratchgen``).")
     commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_demo_parser, _train_parser, _sample_parser, _reconstruct_parser, _restore_parser, _evaluate_parser,

@@ -5,6 +5,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import glyphs, sources
+from .idx import IDXError
 
 DATASETS = ("mnist", "fashion-mnist", "glyph-digits")
 DEFAULT_DATASET = "glyph-digits"  # needs no download: the quickstart's and the tests' choice
@@ -62,26 +63,49 @@ def resolve_data_arg(value: str) -> str:
         return name
     if os.path.isdir(value):
         return os.path.abspath(value)
+    if os.path.exists(value):
+        raise UnknownDatasetError(f"{value!r} is a file, not a folder: give the folder that holds "
+                                  f"{', '.join(sources.ALL_FILES)} (each raw or .gz), or one of "
+                                  f"{', '.join(DATASETS)}")
     raise UnknownDatasetError(f"unknown dataset {value!r} (and not a folder): use one of "
                               f"{', '.join(DATASETS)}, or a folder holding IDX files")
 
 
+def check_image_shape(images: np.ndarray, image_shape, source: str) -> None:
+    """Raise IDXError naming ``source`` unless images (N, H, W) fit a model whose ``image_shape`` is
+    (1, H, W); every dataset here has one channel."""
+    c, h, w = (int(n) for n in image_shape)
+    if c != 1:
+        raise ValueError(f"the datasets hold one-channel images; a model of image_shape {(c, h, w)} "
+                         "cannot train on them")
+    if images.shape[1:] != (h, w):
+        raise IDXError(f"{source}: images of shape {images.shape}, but the model takes uint8 images "
+                       f"(N, {h}, {w}): use {h}x{w} images (resize these and rewrite them with "
+                       "scratchgen.data.write_idx), or a model of their size")
+
+
 def load(name_or_path: str = DEFAULT_DATASET, split: str = "train", *, root=None,
-         classes=None) -> Dataset:
+         classes=None, image_shape=None) -> Dataset:
     """Load ``split`` ("train" or "test") of a dataset: a name from DATASETS or a folder.
 
     mnist and fashion-mnist are looked up in ``root``, ``$SCRATCHGEN_DATA``, the cache and
     system folders, then downloaded (see ``scratchgen.data.sources``); ``root`` does not
     apply to glyph-digits, which is generated on first use and cached, or to folders.
-    ``classes`` keeps only those labels (see ``Dataset.restrict``).
+    ``classes`` keeps only those labels (see ``Dataset.restrict``). ``image_shape``, a model's
+    (1, H, W), makes images of another size an error naming their file (``check_image_shape``);
+    without it, any (N, H, W) loads.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
     name = resolve_data_arg(name_or_path)
     if name == "glyph-digits":
-        dataset = Dataset(*glyphs.glyph_digits(split))
+        images, labels = glyphs.glyph_digits(split)
+        source = f"glyph-digits {split} split"
     elif name in sources.MIRRORS:
-        dataset = Dataset(*sources.load_known(name, split, root))
+        images, labels, source = sources.load_known(name, split, root)
     else:
-        dataset = Dataset(*sources.load_folder(name, split))
+        images, labels, source = sources.load_folder(name, split)
+    if image_shape is not None:
+        check_image_shape(images, image_shape, source)
+    dataset = Dataset(images, labels)
     return dataset if classes is None else dataset.restrict(classes)

@@ -25,7 +25,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 class IDXError(ValueError):
-    """A file is not a valid IDX file; the message names the file and the problem."""
+    """A file is not a valid IDX file, or not the images or labels a dataset needs; the message
+    names the file and the problem."""
 
 
 def gunzip(data: bytes, source: str) -> bytes:
@@ -33,7 +34,8 @@ def gunzip(data: bytes, source: str) -> bytes:
     try:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as err:
-        raise IDXError(f"{source}: corrupt gzip data ({err})") from None
+        raise IDXError(f"{source}: corrupt gzip data ({err}): the file is damaged or cut short; "
+                       "copy or download it again") from None
 
 
 def read_bytes(path) -> bytes:
@@ -53,7 +55,8 @@ def decode(data: bytes, source: str) -> np.ndarray:
     code, ndim = data[2], data[3]
     if code not in DTYPES:
         known = ", ".join(f"0x{c:02x}" for c in DTYPES)
-        raise IDXError(f"{source}: unknown dtype code 0x{code:02x} (known: {known})")
+        raise IDXError(f"{source}: unknown dtype code 0x{code:02x} (known: {known}): the file is "
+                       "damaged or not an IDX file")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise IDXError(f"{source}: header too short: {ndim} dimensions need {header} "
@@ -64,7 +67,7 @@ def decode(data: bytes, source: str) -> np.ndarray:
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "extra trailing bytes"
         raise IDXError(f"{source}: {problem}: shape {shape} of {dtype.name} needs "
-                       f"{expected} bytes, the file has {len(data)}")
+                       f"{expected} bytes, the file has {len(data)}; copy or write it again")
     array = np.frombuffer(data, dtype, offset=header).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 

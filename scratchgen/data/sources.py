@@ -36,6 +36,8 @@ SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+ALL_FILES = SPLIT_FILES["train"] + SPLIT_FILES["test"]
+NUM_CLASSES = 10  # labels are 0..9 in every dataset: the models' class embeddings and the classifier have ten
 
 MIRRORS = {
     "mnist": (
@@ -166,25 +168,25 @@ def _download(name: str, filename: str):
 
 
 def _not_found(name, split, places, missing, passed_over, failures) -> str:
-    looked = "\n".join(f"  {folder}  ({why})" for folder, why in places)
+    """One line (the CLI shows one): what is missing, where it was looked for, and the ways out."""
+    looked = ", ".join(f"{folder} ({why})" for folder, why in places)
     if not os.environ.get(ENV_VAR):
-        looked += f"\n  ({ENV_VAR} is not set)"
-    other = "".join(f"\n  {p}" for p in passed_over)
-    tried = "\n".join(f"  {f}" for f in failures)
-    return (
-        f"{name} {split} split not found, and downloading it failed.\n"
-        f"Looked in:\n{looked}\n"
-        f"for the files (each as NAME.gz or raw NAME): {', '.join(missing)}\n"
-        + (f"Passed over, as another dataset's files:{other}\n" if passed_over else "")
-        + f"Download attempts:\n{tried}\n"
-        "Two ways out:\n"
-        f"  - copy the IDX files into a folder and set {ENV_VAR}=/path/to/that/folder\n"
-        "  - use the built-in synthetic digits instead: load(\"glyph-digits\") or "
-        "--data glyph-digits")
+        looked += f" ({ENV_VAR} is not set)"
+    elif not os.path.isdir(os.environ[ENV_VAR]):
+        looked += f" ({ENV_VAR}={os.environ[ENV_VAR]} is not a folder)"
+    passed = ""
+    if passed_over:
+        passed = (f"; passed over, as another dataset's files: {', '.join(passed_over)} (keep each dataset "
+                  f"in its own subfolder, e.g. {ENV_VAR}/mnist/ and {ENV_VAR}/fashion-mnist/)")
+    return (f"{name} {split} split not found, and downloading it failed: looked for {' and '.join(missing)} "
+            f"(each as NAME.gz or raw NAME) in {looked}{passed}; download attempts: {'; '.join(failures)}. "
+            f"Either copy {name}'s IDX files ({', '.join(ALL_FILES)}) into a folder and set "
+            f"{ENV_VAR}=/path/to/that/folder, or use the built-in synthetic digits instead: "
+            'load("glyph-digits") or --data glyph-digits')
 
 
 def check_pair(images: np.ndarray, labels: np.ndarray, images_src: str, labels_src: str):
-    """Check that IDX arrays form a dataset: uint8 images (N, H, W) and N integer labels."""
+    """Check that IDX arrays form a dataset: uint8 images (N, H, W) and N labels 0..9."""
     if images.ndim != 3 or images.dtype != np.uint8:
         raise idx.IDXError(f"{images_src}: expected uint8 images of shape (N, rows, cols), "
                            f"got {images.dtype} of shape {images.shape}")
@@ -193,16 +195,23 @@ def check_pair(images: np.ndarray, labels: np.ndarray, images_src: str, labels_s
                            f"{labels.dtype} of shape {labels.shape}")
     if len(images) != len(labels):
         raise idx.IDXError(f"{images_src} holds {len(images)} images but {labels_src} "
-                           f"holds {len(labels)} labels")
+                           f"holds {len(labels)} labels: a split needs one label per image")
+    outside = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if outside.size:
+        raise idx.IDXError(
+            f"{labels_src}: labels must be 0..{NUM_CLASSES - 1}, but {outside.size} of {len(labels)} are not "
+            f"(the first, {labels[outside[0]]}, at index {outside[0]}): relabel them 0..{NUM_CLASSES - 1}")
 
 
 def _pair(found: list) -> tuple:
-    """Decode [(path, bytes) of images, (path, bytes) of labels] and check they match."""
+    """Decode [(path, bytes) of images, (path, bytes) of labels] and check they match.
+
+    Returns (images, labels, the images' path as a string, for later messages)."""
     (images_path, images), (labels_path, labels) = found
     images = idx.decode(images, str(images_path))
     labels = idx.decode(labels, str(labels_path))
     check_pair(images, labels, str(images_path), str(labels_path))
-    return images, labels
+    return images, labels, str(images_path)
 
 
 def locate(name: str, split: str, root=None) -> list:
@@ -222,20 +231,27 @@ def locate(name: str, split: str, root=None) -> list:
 
 
 def load_known(name: str, split: str, root=None) -> tuple:
-    """Images and labels of the known dataset ``name`` ("mnist" or "fashion-mnist")."""
+    """Images and labels of the known dataset ``name`` ("mnist" or "fashion-mnist"), and the
+    images' path."""
     return _pair(locate(name, split, root))
 
 
+def _file_in(folder: Path, filename: str):
+    """``folder/filename.gz``, else the raw ``folder/filename``, else None."""
+    return next((p for p in (folder / f"{filename}.gz", folder / filename) if p.is_file()), None)
+
+
 def load_folder(folder, split: str) -> tuple:
-    """Images and labels of ``split`` from a folder of IDX files, not checksummed."""
+    """Images and labels of ``split`` from a folder of IDX files, not checksummed, and the images' path."""
     folder = Path(folder)
-    found = []
-    for filename in SPLIT_FILES[split]:
-        path = next((p for p in (folder / f"{filename}.gz", folder / filename)
-                     if p.is_file()), None)
-        if path is None:
-            raise FileNotFoundError(
-                f"{folder} has no {filename}.gz or {filename}; a dataset folder holds "
-                f"the IDX files {', '.join(SPLIT_FILES[split])} (each raw or .gz)")
-        found.append((path, idx.read_bytes(path)))
-    return _pair(found)
+    paths = {filename: _file_in(folder, filename) for filename in SPLIT_FILES[split]}
+    missing = [filename for filename, path in paths.items() if path is None]
+    if missing:
+        if not any(_file_in(folder, filename) for filename in ALL_FILES):
+            problem = "holds none of the IDX files of a dataset"
+        else:
+            problem = f"has no {split} split: {' and '.join(missing)} (raw or .gz) missing"
+        raise DatasetNotFoundError(
+            f"{folder} {problem}; a dataset folder holds {', '.join(ALL_FILES)} (each raw or .gz): "
+            f"add the missing files, or pass another folder or a dataset name")
+    return _pair([(path, idx.read_bytes(path)) for path in paths.values()])

@@ -105,9 +105,35 @@ def load_state_dict_file(path) -> "OrderedDict[str, np.ndarray]":
 
     Pickled content is refused. Pass the result to ``module.load_state_dict`` (or an
     optimizer's, schedule's, EMA's), which reports any missing, unexpected or mis-shaped entry.
+    A file that is cut short, damaged, not an ``.npz`` archive or holds pickled objects raises a
+    one-line ValueError saying which.
     """
-    with np.load(os.fspath(path), allow_pickle=False) as archive:
-        return OrderedDict((name, archive[name]) for name in archive.files)
+    path = os.fspath(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (EOFError, zipfile.BadZipFile) as error:   # what a copy or a write that stopped early leaves
+        raise ValueError(f"{path} is cut short or damaged ({error}): it is not a complete .npz archive") from None
+    except ValueError as error:   # NumPy refusing pickled content, or a malformed array header
+        raise ValueError(f"{path} is not a state dict scratchgen can read: {_unreadable(error)}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a state dict scratchgen can read: it holds one array, not named arrays")
+    with archive:
+        try:
+            return OrderedDict((name, archive[name]) for name in archive.files)
+        except zipfile.BadZipFile as error:   # a member whose bytes were damaged (bad CRC)
+            raise ValueError(f"{path} is damaged ({error}): it is not a complete .npz archive") from None
+        except ValueError as error:
+            raise ValueError(f"{path} is not a state dict scratchgen can read: {_unreadable(error)}") from None
+
+
+def _unreadable(error: ValueError) -> str:
+    """Why NumPy refused a file, in words: its own messages suggest loading the file unsafely."""
+    message = str(error)
+    if message.startswith("Object arrays"):
+        return "it holds pickled Python objects, which are never loaded (allow_pickle=False: they could run code)"
+    if "pickle" in message:   # no .npz or .npy signature: NumPy could only try unpickling it
+        return "it is not an .npz archive"
+    return message.splitlines()[0]
 
 
 def save_checkpoint(path, **parts) -> None:

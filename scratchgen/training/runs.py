@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 
 from .. import figures as fig
 from ..atomic_file import atomic_write
 from ..data import load
+from ..nn import load_checkpoint
 
 CONFIG = "config.json"
 LOG = "log.jsonl"
@@ -26,6 +28,7 @@ RECONSTRUCTIONS = "reconstructions.png"
 INTERPOLATION = "interpolation.png"
 COMPLETIONS = "completions.png"
 RUN_FILES = (CONFIG, LOG, CHECKPOINT, LOSS_CURVE, METRICS, SAMPLES, RECONSTRUCTIONS, INTERPOLATION, FIGURES)
+IMAGE_SHAPE = (1, 28, 28)           # what every recipe's models take: one-channel 28x28 images
 TEST_BINARIZATION_SEED = 20240603   # the test set is binarized once, always with this seed
 
 
@@ -43,9 +46,26 @@ class RunError(Exception):
     """A problem with a run directory or its inputs, reported as one line."""
 
 
+def how_to_repair(run_dir: str) -> str:
+    """The end of every message about a damaged file of ``run_dir``."""
+    return f"restore the file from a copy, or train again with `scratchgen train ... --out {run_dir} --overwrite`"
+
+
+class RunConfig(dict):
+    """A run's config.json: reading an entry it lacks is a RunError naming the entry, wherever it is read."""
+
+    def __init__(self, entries: dict, run_dir: str):
+        super().__init__(entries)
+        self.run_dir = run_dir
+
+    def __missing__(self, key):
+        raise RunError(f"{os.path.join(self.run_dir, CONFIG)} has no entry {key!r} (was it edited?): add it back, "
+                       + how_to_repair(self.run_dir))
+
+
 # ---- data ----------------------------------------------------------------------------------------
 def load_split(config: dict, split: str):
-    data = load(config["data"], split)
+    data = load(config["data"], split, image_shape=IMAGE_SHAPE)
     if config.get("classes") and split == "train":
         data = data.restrict(config["classes"])
     return data
@@ -54,7 +74,7 @@ def load_split(config: dict, split: str):
 def eval_images(config: dict, n: int | None = None):
     """The first n test images as float32 in [0, 1], binarized once with a fixed seed when the
     model is trained on binary pixels; and their labels."""
-    images, labels = load(config["data"], "test")
+    images, labels = load(config["data"], "test", image_shape=IMAGE_SHAPE)
     if n is not None:
         images, labels = images[:n], labels[:n]
     x = images.astype(np.float32) / 255
@@ -71,22 +91,69 @@ def write_config(run_dir: str, config: dict) -> None:
     atomic_write(os.path.join(run_dir, CONFIG), lambda f: f.write(text.encode()))
 
 
-def read_config(run_dir: str) -> dict:
+def read_config(run_dir: str) -> RunConfig:
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir):
         raise RunError(f"{run_dir} is not a directory: expected a run directory made by `scratchgen train`")
     if not os.path.exists(path):
         raise RunError(f"{run_dir} has no {CONFIG}: expected a run directory made by `scratchgen train`")
-    with open(path) as f:
-        return json.load(f)
+    with open(path, "rb") as f:
+        text = f.read()
+    try:
+        config = json.loads(text)
+    except ValueError as e:   # json.JSONDecodeError, or bytes that are not text
+        raise RunError(f"{path} is not valid JSON ({e}): fix it, " + how_to_repair(run_dir)) from None
+    if not isinstance(config, dict):
+        raise RunError(f"{path} holds a JSON {type(config).__name__}, not an object of settings: "
+                       + how_to_repair(run_dir))
+    return RunConfig(config, run_dir)
 
 
 def read_log(run_dir) -> list[dict]:
+    """The records of log.jsonl. A cut last line (a kill during a write leaves one) is skipped with a
+    warning on stderr; a damaged line before it is a RunError."""
     path = os.path.join(run_dir, LOG)
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    with open(path, "rb") as f:
+        lines = [(number, line) for number, line in enumerate(f.read().split(b"\n"), 1) if line.strip()]
+    records = []
+    for number, line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number != lines[-1][0]:
+                raise RunError(f"line {number} of {path} is not a JSON record: delete that line, "
+                               + how_to_repair(run_dir)) from None
+            print(f"scratchgen: warning: the last line of {path} is cut short (the run was stopped while "
+                  f"writing it); it is skipped", file=sys.stderr)
+    return records
+
+
+def read_checkpoint(run_dir: str) -> dict:
+    """The parts of the run's checkpoint (``nn.load_checkpoint``); a RunError when it is missing or unreadable."""
+    path = os.path.join(run_dir, CHECKPOINT)
+    if not os.path.exists(path):
+        raise RunError(f"no checkpoint in {run_dir}: expected {path} "
+                       f"(train with `scratchgen train ... --out {run_dir}`)")
+    try:
+        return load_checkpoint(path)
+    except ValueError as e:
+        raise RunError(f"{e}; " + how_to_repair(run_dir)) from None
+
+
+def checkpoint_mismatch(run_dir: str, model, error: Exception) -> RunError:
+    """The RunError for a checkpoint whose states do not fit the model that config.json builds."""
+    if isinstance(error, KeyError):
+        first = f"it has no {error.args[0]!r} part"
+    else:   # check_state_dict's message: a header line, then the problems separated by "; "
+        lines = str(error).splitlines()
+        items = (lines[1].strip() if len(lines) > 1 else lines[0]).split("; ")
+        first = "; ".join(items[:2]) + (f"; and {len(items) - 2} more" if len(items) > 2 else "")
+    settings = ", ".join(f"{k}={v}" for k, v in model.config().items()) if hasattr(model, "config") else ""
+    return RunError(f"{os.path.join(run_dir, CHECKPOINT)} does not match the architecture in {CONFIG} ({settings}): "
+                    f"{first}; was {CONFIG} edited after training? Set it back, or train again with "
+                    f"`scratchgen train ... --out {run_dir} --overwrite`")
 
 
 def refuse_overwrite(path: str, overwrite: bool) -> None:

@@ -26,8 +26,8 @@ from ..autograd.random import (
     generator_state_array,
     set_generator_state,
 )
-from ..nn import load_checkpoint, save_checkpoint
-from .runs import CHECKPOINT, LOG, read_log
+from ..nn import save_checkpoint
+from .runs import CHECKPOINT, LOG, checkpoint_mismatch, read_checkpoint, read_log
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,6 +61,7 @@ class Trainer:
         self._epoch_count = 0
         self._loader_snapshot = None
         self._stop_requested = False
+        self._saving = False
         os.makedirs(run_dir, exist_ok=True)
 
     # ---- RNG states -------------------------------------------------------------------------
@@ -94,28 +95,35 @@ class Trainer:
             parts["ema"] = self.ema
         if self.schedule is not None:
             parts["schedule"] = self.schedule
-        save_checkpoint(self.checkpoint_path, **parts)
+        self._saving = True
+        try:
+            save_checkpoint(self.checkpoint_path, **parts)
+        finally:
+            self._saving = False
         return self.checkpoint_path
 
     def resume(self) -> None:
         """Restore everything ``save`` wrote; the next step is the one the saved run would take."""
-        parts = load_checkpoint(self.checkpoint_path)
-        self.model.load_state_dict(parts["model"])
-        for part, optimizer in self._optimizers().items():
-            optimizer.load_state_dict(parts[part])
-        if self.ema is not None:
-            self.ema.load_state_dict(parts["ema"])
-        if self.schedule is not None:
-            self.schedule.load_state_dict(parts["schedule"])
-        t = parts["trainer"]
-        self.epoch, self.step, self.batch = int(t["epoch"]), int(t["step"]), int(t["batch"])
-        self.train_seconds, self._epoch_count = float(t["train_seconds"]), int(t["epoch_count"])
-        self._epoch_sums = {k[4:]: float(v) for k, v in t.items() if k.startswith("sum_")}
-        for name, g in self._all_generators().items():
-            set_generator_state(g, parts["rng"][name])
-        self._loader_snapshot = {name[len("loader_"):]: array for name, array in parts["rng"].items()
-                                 if name.startswith("loader_")}
-        self.loader.load_state_dict(self._loader_snapshot)
+        parts = read_checkpoint(self.run_dir)
+        try:
+            self.model.load_state_dict(parts["model"])
+            for part, optimizer in self._optimizers().items():
+                optimizer.load_state_dict(parts[part])
+            if self.ema is not None:
+                self.ema.load_state_dict(parts["ema"])
+            if self.schedule is not None:
+                self.schedule.load_state_dict(parts["schedule"])
+            t = parts["trainer"]
+            self.epoch, self.step, self.batch = int(t["epoch"]), int(t["step"]), int(t["batch"])
+            self.train_seconds, self._epoch_count = float(t["train_seconds"]), int(t["epoch_count"])
+            self._epoch_sums = {k[4:]: float(v) for k, v in t.items() if k.startswith("sum_")}
+            for name, g in self._all_generators().items():
+                set_generator_state(g, parts["rng"][name])
+            self._loader_snapshot = {name[len("loader_"):]: array for name, array in parts["rng"].items()
+                                     if name.startswith("loader_")}
+            self.loader.load_state_dict(self._loader_snapshot)
+        except (KeyError, ValueError) as e:   # a part or an entry this run's model, optimizer... do not fit
+            raise checkpoint_mismatch(self.run_dir, self.model, e) from None
         # Records written after the checkpoint (a crash, a NaN) are dropped: the run redoes them.
         kept = "".join(json.dumps(r) + "\n" for r in read_log(self.run_dir) if r.get("step", 0) <= self.step)
         atomic_write(os.path.join(self.run_dir, LOG), lambda f: f.write(kept.encode()))
@@ -141,7 +149,9 @@ class Trainer:
         return self.minutes is not None and self.train_seconds >= 60 * self.minutes
 
     def _on_sigint(self, signum, frame):
-        if self._stop_requested:           # a second Ctrl-C stops at once
+        # A second Ctrl-C stops at once, except while a checkpoint is written: the write is let
+        # finish (it takes a moment), and the run stops right after it as the first Ctrl-C asked.
+        if self._stop_requested and not self._saving:
             raise KeyboardInterrupt
         self._stop_requested = True
 

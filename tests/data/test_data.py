@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
+from helpers import offline_fetch
 from scratchgen import data
 from scratchgen.autograd.random import generator_state_array
 from scratchgen.cli import data_option
@@ -24,16 +25,7 @@ from scratchgen.data import glyphs, idx, sources
 MNIST_FILES = sources.SPLIT_FILES["train"]
 
 
-def offline(url):
-    raise urllib.error.URLError("no network in tests")
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(sources.ENV_VAR, raising=False)
-    monkeypatch.setattr(sources, "SYSTEM_DIRS", {"mnist": (), "fashion-mnist": ()})
-    monkeypatch.setattr(sources, "fetch", offline)
+pytestmark = pytest.mark.usefixtures("isolated_data")   # conftest.py: offline, a cache of its own
 
 
 def tiny_split(n=12, seed=0):
@@ -229,7 +221,7 @@ def test_another_datasets_files_are_passed_over(tmp_path, monkeypatch, fake_mnis
         f: hashlib.md5(idx.encode(a)).hexdigest() for f, a in zip(MNIST_FILES, (images, labels))})
     write_split(tmp_path, images, labels)  # Fashion-MNIST's files, under the same names
     monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
-    with pytest.raises(data.DatasetNotFoundError, match="Passed over") as err:
+    with pytest.raises(data.DatasetNotFoundError, match="passed over, as another dataset.s files") as err:
         data.load("mnist")
     assert "holds fashion-mnist's train-images-idx3-ubyte" in str(err.value)
     write_split(data.cache_dir() / "mnist", *fake_mnist)
@@ -283,7 +275,7 @@ def test_download_verifies_and_fills_the_cache(monkeypatch, fake_mnist):
     assert log == [f"{m}{f}.gz" for f in MNIST_FILES for m in (first, second)]
     cached = sorted(p.name for p in (data.cache_dir() / "mnist").iterdir())
     assert cached == sorted(f"{f}.gz" for f in MNIST_FILES)  # and no temporary leftovers
-    monkeypatch.setattr(sources, "fetch", offline)
+    monkeypatch.setattr(sources, "fetch", offline_fetch)
     np.testing.assert_array_equal(data.load("mnist").images, fake_mnist[0])
 
 
@@ -646,3 +638,161 @@ def test_loader_refuses_a_bad_state_in_one_line_and_changes_nothing(dataset, cha
     assert "\n" not in str(error.value)
     after = loader.state_dict()
     assert all(np.array_equal(before[name], after[name]) for name in before)
+
+
+# ---------------------------------------------------------------- bad data folders: one-line errors (issue 23)
+# Each bad input a user can hand the data layer ends in one ValueError or OSError line that names the
+# file or split, the problem and the way out; the CLI prints that line (tests/cli/test_bad_data.py).
+
+def one_line(err) -> str:
+    message = str(err.value)
+    assert message and "\n" not in message, message
+    return message
+
+
+def test_images_of_another_size_load_but_not_for_a_model_of_28x28(tmp_path):
+    rng = np.random.default_rng(0)
+    write_split(tmp_path, rng.integers(0, 256, (6, 32, 32), dtype=np.uint8), np.arange(6, dtype=np.uint8))
+    assert data.load(str(tmp_path)).images.shape == (6, 32, 32)  # any size loads without a model's shape
+    assert data.load(str(tmp_path), image_shape=(1, 32, 32)).images.shape == (6, 32, 32)
+    with pytest.raises(data.IDXError) as err:
+        data.load(str(tmp_path), image_shape=(1, 28, 28))
+    message = one_line(err)
+    assert str(tmp_path / f"{MNIST_FILES[0]}.gz") in message
+    assert "(6, 32, 32)" in message and "(N, 28, 28)" in message and "uint8" in message
+
+
+def test_glyph_digits_for_a_model_of_another_size_name_the_split(monkeypatch):
+    monkeypatch.setattr(glyphs, "SPLITS", {"train": (30, 1), "test": (20, 2)})
+    with pytest.raises(data.IDXError) as err:
+        data.load("glyph-digits", "test", image_shape=(1, 5, 7))
+    assert "glyph-digits test split: images of shape (20, 28, 28)" in one_line(err)
+    with pytest.raises(ValueError, match="one-channel images; a model of image_shape \\(3, 28, 28\\)"):
+        data.load("glyph-digits", "test", image_shape=(3, 28, 28))
+
+
+def test_folder_without_the_test_split_names_the_split_and_all_four_files(tmp_path):
+    write_split(tmp_path, *tiny_split())
+    data.load(str(tmp_path), "train")
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load(str(tmp_path), "test")
+    assert isinstance(err.value, OSError)
+    message = one_line(err)
+    assert f"{tmp_path} has no test split: t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte" in message
+    assert all(name in message for name in sources.ALL_FILES)
+
+
+def test_empty_folder_says_which_files_a_dataset_folder_holds(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load(str(tmp_path))
+    message = one_line(err)
+    assert f"{tmp_path} holds none of the IDX files" in message
+    assert all(name in message for name in sources.ALL_FILES)
+
+
+@pytest.mark.parametrize("label", [np.uint8(11), np.int8(-1), np.int16(10)], ids=["11", "-1", "10"])
+def test_labels_outside_0_to_9_name_the_file_and_the_first_one(tmp_path, label):
+    images, labels = tiny_split(n=5)
+    labels = labels.astype(label.dtype)
+    labels[3] = label
+    write_split(tmp_path, images, labels)
+    with pytest.raises(data.IDXError) as err:
+        data.load(str(tmp_path))
+    message = one_line(err)
+    assert str(tmp_path / f"{MNIST_FILES[1]}.gz") in message
+    assert "labels must be 0..9" in message and f"the first, {label}, at index 3" in message
+
+
+def test_labels_0_to_9_all_load(tmp_path):
+    write_split(tmp_path, tiny_split(n=10)[0], np.arange(10, dtype=np.uint8))
+    np.testing.assert_array_equal(data.load(str(tmp_path)).labels, np.arange(10))
+
+
+def cut_gzip(path):
+    path.write_bytes(path.read_bytes()[:-20])
+
+
+def set_byte(offset, value):
+    def change(path):
+        content = bytearray(gzip.decompress(path.read_bytes()))
+        content[offset] = value
+        path.write_bytes(bytes(content))
+    return change
+
+
+@pytest.mark.parametrize("culprit, change, problem", [
+    (0, cut_gzip, "corrupt gzip data"),
+    (0, set_byte(0, 7), "bad magic number 07000803"),
+    (1, set_byte(2, 0x07), "unknown dtype code 0x07"),
+    (0, lambda path: idx.write_idx(path, np.zeros((12, 28, 28), np.float32)), "expected uint8 images"),
+    (1, lambda path: idx.write_idx(path, np.zeros(11, np.uint8)), "holds 12 images but .* holds 11 labels"),
+], ids=["truncated gzip", "wrong magic", "wrong dtype code", "float images", "lengths differ"])
+def test_broken_files_in_a_folder_are_one_line_naming_the_file(tmp_path, culprit, change, problem):
+    write_split(tmp_path, *tiny_split())
+    path = tmp_path / f"{MNIST_FILES[culprit]}.gz"
+    change(path)
+    with pytest.raises(data.IDXError) as err:
+        data.load(str(tmp_path))
+    message = one_line(err)
+    assert str(path) in message and re.search(problem, message), message
+
+
+def test_a_file_given_as_the_data_folder_is_one_line(tmp_path):
+    path = tmp_path / MNIST_FILES[0]
+    path.write_bytes(b"")
+    with pytest.raises(data.UnknownDatasetError) as err:
+        data.load(str(path))
+    message = one_line(err)
+    assert f"{str(path)!r} is a file, not a folder" in message
+    assert all(name in message for name in (*sources.ALL_FILES, *data.DATASETS))
+
+
+@pytest.fixture
+def two_known_datasets(monkeypatch):
+    """Tiny stand-ins for both splits of MNIST and of Fashion-MNIST, which the checksum table accepts."""
+    stand_ins = {}
+    for seed, name in enumerate(("mnist", "fashion-mnist")):
+        splits = {split: tiny_split(seed=10 * seed + k) for k, split in enumerate(sources.SPLIT_FILES)}
+        monkeypatch.setitem(sources.MD5, name, {
+            f: hashlib.md5(idx.encode(a)).hexdigest()
+            for split, arrays in splits.items() for f, a in zip(sources.SPLIT_FILES[split], arrays)})
+        stand_ins[name] = splits
+    return stand_ins
+
+
+def test_scratchgen_data_with_the_training_split_only(tmp_path, monkeypatch, two_known_datasets):
+    write_split(tmp_path, *two_known_datasets["mnist"]["train"])
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    np.testing.assert_array_equal(data.load("mnist", "train").labels, two_known_datasets["mnist"]["train"][1])
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load("mnist", "test")
+    message = one_line(err)
+    assert message.startswith("mnist test split not found")
+    assert f"t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each as NAME.gz or raw NAME) in {tmp_path} " \
+           f"({sources.ENV_VAR})" in message
+    assert f"set {sources.ENV_VAR}=" in message and "--data glyph-digits" in message
+
+
+@pytest.mark.parametrize("present, requested", [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_one_dataset_is_never_served_as_the_other(tmp_path, monkeypatch, two_known_datasets, present, requested):
+    for split, files in sources.SPLIT_FILES.items():
+        write_split(tmp_path, *two_known_datasets[present][split], files=files)
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    for split in sources.SPLIT_FILES:
+        with pytest.raises(data.DatasetNotFoundError) as err:
+            data.load(requested, split)
+        message = one_line(err)
+        assert message.startswith(f"{requested} {split} split not found")
+        assert f"(holds {present}'s {sources.SPLIT_FILES[split][0]})" in message
+        assert f"{sources.ENV_VAR}/{requested}/" in message  # the way out: one subfolder per dataset
+        np.testing.assert_array_equal(data.load(present, split).images, two_known_datasets[present][split][0])
+
+
+def test_missing_mnist_offline_is_one_line_saying_how_to_get_it():
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load("mnist")
+    message = one_line(err)
+    assert message.startswith("mnist train split not found, and downloading it failed")
+    assert "no network in tests" in message and f"{sources.ENV_VAR} is not set" in message
+    assert all(name in message for name in sources.ALL_FILES)
+    assert f"set {sources.ENV_VAR}=/path/to/that/folder" in message and "--data glyph-digits" in message

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from helpers import run
-from scratchgen.cli import build_parser
 from scratchgen.nn import load_checkpoint
 from scratchgen.training import RECIPES, RunError, load_run, make_config, train_run
 from scratchgen.training.recipes import recipe as recipe_module
@@ -44,7 +43,7 @@ def test_a_resumed_run_ends_bit_for_bit_like_one_never_stopped(model, data_dir, 
     config = _tiny_config(model, data_dir)
     train_run(dict(config, epochs=2), straight, progress=False)
     assert train_run(dict(config, epochs=2, minutes=1e-9), halted, progress=False).step == 1
-    result = train_run({"model": model, "epochs": 2}, halted, resume=True, progress=False)
+    result = train_run({"model": model, "epochs": 2, "minutes": None}, halted, resume=True, progress=False)
     assert (result.status, result.epoch) == ("done", 2)
     assert _differences(straight, halted) == []
 
@@ -58,7 +57,7 @@ def test_a_stream_left_out_of_the_step_is_caught(data_dir, tmp_path, monkeypatch
     config = _tiny_config("gan", data_dir)
     train_run(dict(config, epochs=2), straight, progress=False)
     train_run(dict(config, epochs=2, minutes=1e-9), halted, progress=False)
-    train_run({"model": "gan", "epochs": 2}, halted, resume=True, progress=False)
+    train_run({"model": "gan", "epochs": 2, "minutes": None}, halted, resume=True, progress=False)
     assert any(name.startswith("model.") for name in _differences(straight, halted))
 
 
@@ -74,11 +73,7 @@ def test_train_run_makes_a_run_the_commands_read(data_dir, tmp_path):
     assert os.path.exists(os.path.join(out, "samples.png"))
 
 
-def test_make_config_fills_in_the_defaults_the_cli_shows_and_refuses_unknown_options():
-    for name in RECIPES:
-        parsed = vars(build_parser().parse_args(["train", name]))
-        given = {k: v for k, v in parsed.items() if k in make_config({"model": name})}
-        assert make_config({"model": name}) == make_config(given), name
+def test_make_config_refuses_unknown_options_and_models():
     with pytest.raises(RunError, match="unknown option 'latent_size' for a vae run"):
         make_config({"model": "vae", "latent_size": 3})
     with pytest.raises(RunError, match="unknown model 'vqvae'"):

@@ -10,7 +10,7 @@ import scratchgen as sg
 from scratchgen.data import DataLoader
 from scratchgen.data.glyphs import generate
 from scratchgen.models import VAE
-from scratchgen.nn import load_checkpoint
+from scratchgen.nn import load_checkpoint, serialization
 from scratchgen.optim import Adam
 from scratchgen.training import Trainer, TrainingDiverged, read_log
 
@@ -118,3 +118,47 @@ def test_time_budget_stops_training(tmp_path):
     trainer.minutes = 1e-6
     assert trainer.fit() == "time budget"
     assert trainer.step == 1
+
+
+def _checkpoint_writes_with(monkeypatch, before_writing):
+    """Make every checkpoint write call ``before_writing(file)`` inside atomic_write's write callback."""
+    real_atomic_write = serialization.atomic_write
+
+    def atomic_write(path, write):
+        def interrupted_write(file):
+            before_writing(file)
+            write(file)
+        real_atomic_write(path, interrupted_write)
+    monkeypatch.setattr(serialization, "atomic_write", atomic_write)
+
+
+def test_a_second_ctrl_c_during_the_save_lets_the_save_finish(tmp_path, monkeypatch):
+    def first_ctrl_c(trainer, out):
+        if trainer.step == 4:                 # mid epoch 2: stop after this step, with a checkpoint
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+    trainer, _ = _make(tmp_path, hook=first_ctrl_c)
+    _checkpoint_writes_with(monkeypatch, lambda file: trainer._stop_requested and os.kill(os.getpid(), signal.SIGINT))
+    try:
+        status = trainer.fit()
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped from the checkpoint write")
+    assert status == "interrupted"
+    assert int(load_checkpoint(tmp_path / "checkpoint.npz")["trainer"]["step"]) == 5
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".part")] == []
+
+
+def test_a_checkpoint_write_stopped_by_ctrl_c_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    trainer, _ = _make(tmp_path, epochs=1)
+    trainer.fit()
+    previous = (tmp_path / "checkpoint.npz").read_bytes()
+
+    def ctrl_c(file):
+        file.write(b"the first bytes of a checkpoint")
+        raise KeyboardInterrupt
+    _checkpoint_writes_with(monkeypatch, ctrl_c)
+    trainer.step += 1
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save()
+    assert (tmp_path / "checkpoint.npz").read_bytes() == previous
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".part")] == []

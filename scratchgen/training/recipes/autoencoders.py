@@ -1,6 +1,7 @@
 """Training recipes of the autoencoder (``scratchgen train ae``) and the VAE (``train vae``)."""
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -31,11 +32,17 @@ def _binarize(o, default):
 
 
 def _ae_configure(o):
+    if not 0 <= o["noise_level"] < math.inf:
+        raise ValueError(f"noise_level: expected a finite number >= 0, got {o['noise_level']}")
     return dict(arch=o["arch"], latent=o["latent"], hidden=o["hidden"], loss=o["loss"], classes=o["classes"],
                 binarize=_binarize(o, None), corrupt=o["corrupt"], noise_level=o["noise_level"])
 
 
 def _vae_configure(o):
+    if not 0 <= o["beta"] < math.inf:
+        raise ValueError(f"beta: expected a finite number >= 0 (1 = the true ELBO), got {o['beta']}")
+    if o["kl_warmup"] < 0:
+        raise ValueError(f"kl_warmup: expected 0 (off) or a number of steps, got {o['kl_warmup']}")
     default = "bernoulli" if o["likelihood"] == "bernoulli" else None
     return dict(arch=o["arch"], latent=o["latent"], hidden=o["hidden"], likelihood=o["likelihood"],
                 beta=o["beta"], kl_warmup=o["kl_warmup"], classes=o["classes"], binarize=_binarize(o, default))

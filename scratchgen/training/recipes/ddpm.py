@@ -43,8 +43,8 @@ def _configure(o):
         raise ValueError(f"--ema-decay must be in [0, 1) (0.999 averages over about 1000 steps), got {o['ema_decay']}")
     if not 0 <= o["label_dropout"] < 1:
         raise ValueError(f"--label-dropout must be in [0, 1), got {o['label_dropout']}")
-    if o["clip_grad"] < 0:
-        raise ValueError(f"--clip-grad must be >= 0 (0: no clipping), got {o['clip_grad']}")
+    if not 0 <= o["clip_grad"] < math.inf:
+        raise ValueError(f"--clip-grad must be finite and >= 0 (0: no clipping), got {o['clip_grad']}")
     return dict(net=o["net"], widths=list(widths), timesteps=o["timesteps"], schedule=o["schedule"],
                 ema_decay=o["ema_decay"], clip_grad=o["clip_grad"], class_conditional=o["class_conditional"],
                 label_dropout=o["label_dropout"], lr_schedule=o["lr_schedule"])

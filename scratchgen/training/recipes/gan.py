@@ -41,6 +41,8 @@ DCGAN_OPTIONS = dict(SHARED_OPTIONS, width=32)
 
 
 def _shared_configure(o):
+    if o["d_steps"] < 1:
+        raise ValueError(f"d_steps: expected a positive number of discriminator updates, got {o['d_steps']}")
     if not 0 <= o["label_smoothing"] < 0.5:
         raise ValueError(f"expected a label smoothing in [0, 0.5), e.g. 0.1 (real label 0.9), "
                          f"got {o['label_smoothing']}")
