@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from .atomic_file import atomic_write  # noqa: E402
+
 GAP_COLOR = 0.5
 
 
@@ -30,18 +32,27 @@ def tile(images: np.ndarray, ncols: int | None = None, gap: int = 1) -> np.ndarr
     return out
 
 
-def _save(fig, path) -> str:
+def _write_png(path, save) -> str:
+    """``save(file)`` writes a PNG to ``path`` in one atomic step: a write that fails (a full disk) leaves
+    the previous file whole, and its OSError names ``path``, not the temporary file."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        atomic_write(path, save)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, os.fspath(path)) from e
     return path
+
+
+def _save(fig, path) -> str:
+    try:
+        return _write_png(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 def save_gray(path, image: np.ndarray) -> str:
     """Save a uint8 array (H, W) as a grey PNG, pixel for pixel (no axes, no resampling)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    plt.imsave(path, image, cmap="gray", vmin=0, vmax=255)
-    return path
+    return _write_png(path, lambda f: plt.imsave(f, image, cmap="gray", vmin=0, vmax=255, format="png"))
 
 
 def image_grid(path, images, ncols=None, title=None, row_labels=None, scale: float = 0.32) -> str:

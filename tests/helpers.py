@@ -45,3 +45,15 @@ def trained_run(tmp_path_factory, model, *args):
 def offline_fetch(url):
     """A stand-in for the data layer's download: tests never reach the network."""
     raise urllib.error.URLError("no network in tests")
+
+
+def files_below(folder) -> dict:
+    """Every file below ``folder`` by relative path, with its bytes: compare two of these to show
+    that nothing was lost or changed."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found

@@ -90,12 +90,30 @@ def draws_per_image(restore, k: int, model, config, damaged: np.ndarray, known: 
     return restored.reshape(k, len(damaged), *restored.shape[1:])
 
 
-def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float = 0.5, noise_std: float = 0.3,
-            resample: int = 1, steps: int | None = None, reconstruction_guidance: float = 0.0, samples: int = 1,
-            n: int = 10, seed: int = 0, output: str | None = None, overwrite: bool = False) -> dict:
-    """Damage the first ``n`` test images, restore them, write the figure and the scores; returns the scores."""
+def _refuse_unused_damage(task: str, mask: str | None, fraction: float | None, noise_std: float | None) -> None:
+    """RunError naming the damage options given that ``task`` (with ``mask``) does not use."""
+    uses = {"--mask": task in restoration.MASK_TASKS, "--fraction": task in restoration.MASK_TASKS and mask == "random",
+            "--noise-std": task == "denoise"}
+    given = {"--mask": mask, "--fraction": fraction, "--noise-std": noise_std}
+    unused = [option for option, value in given.items() if value is not None and not uses[option]]
+    if unused:
+        raise RunError(f"--task {task}{f' --mask {mask}' if mask else ''} does not use {', '.join(unused)}: --mask is "
+                       f"for --task inpaint or complete, --fraction for --mask random, --noise-std for --task denoise")
+
+
+def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float | None = None,
+            noise_std: float | None = None, resample: int = 1, steps: int | None = None,
+            reconstruction_guidance: float = 0.0, samples: int = 1, n: int = 10, seed: int = 0,
+            output: str | None = None, overwrite: bool = False) -> dict:
+    """Damage the first ``n`` test images, restore them, write the figure and the scores; returns the scores.
+    ``mask``, ``fraction`` and ``noise_std`` are refused where the task does not use them; absent, they take
+    restoration's defaults."""
     figure = output or os.path.join(run_dir, runs.restoration_files(task)[0])
-    config, model, recipe = load_for(run_dir, "restore", [figure], overwrite)
+    metrics_path = os.path.splitext(figure)[0] + ".json"
+    config, model, recipe = load_for(run_dir, "restore", [figure, metrics_path], overwrite)
+    _refuse_unused_damage(task, mask, fraction, noise_std)
+    fraction = restoration.FRACTION if fraction is None else fraction
+    noise_std = restoration.NOISE_STD if noise_std is None else noise_std
     if task not in recipe.restore:
         raise RunError(f"a {config['model']} run cannot {task}: it can {', '.join(recipe.restore)}")
     diffusion_inpainting = resample != 1 or steps is not None or reconstruction_guidance
@@ -119,7 +137,6 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
         rows, labels = rows + [draws[0]], ["clean", "damaged", f"mean of {samples}", "one draw"]
     fig.image_grid(figure, np.concatenate(rows), ncols=len(clean), row_labels=labels,
                    title=f"{task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")
-    metrics_path = os.path.splitext(figure)[0] + ".json"
     with open(metrics_path, "w") as f:
         json.dump({"task": task, "images": len(clean), "samples": samples, **scores}, f, indent=2)
     for k, v in scores.items():
@@ -159,8 +176,9 @@ def data_summary(data: str) -> None:
               f"loaded in {time.perf_counter() - start:.1f} s")
 
 
-def data_figure(path: str, data: str) -> str:
+def data_figure(path: str, data: str, overwrite: bool = False) -> str:
     """``scratchgen data figure``: a 10x10 grid, the first ten training images of each class, one class per row."""
+    runs.refuse_overwrite(path, overwrite)
     images, labels = load(data, "train")
     rows = [images[np.flatnonzero(labels == c)[:10]] for c in range(10)]
     tiles = np.pad(np.array(rows), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=96)

@@ -27,3 +27,11 @@ non_negative = number(False, lambda v: v >= 0, "a finite number >= 0")
 fraction = number(False, lambda v: 0 < v < 1, "a number in (0, 1)")
 unit_interval = number(False, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 below_one = number(False, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def png_file(text: str) -> str:
+    """A PNG to write: the name must say so (matplotlib would add .png to a name without it, and fail
+    on another extension only after the work is done)."""
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"expected a file name ending in .png, got {text!r}")
+    return text

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..data import DATASETS, DEFAULT_DATASET, resolve_data_arg
+from ..evaluation import restoration
 from ..evaluation.restoration import MASK_PATTERNS, TASKS
 from ..training import COMMON_OPTIONS, RECIPES
 from ..training.recipes.ddpm import SAMPLER_OPTIONS
 from . import commands, demo
 from .family_options import add_family_options
-from .option_types import count, fraction, non_negative, number, positive, positive_int, unit_interval
+from .option_types import count, fraction, non_negative, number, png_file, positive, positive_int, unit_interval
 from .scoring import DEFAULT_SAMPLES
 
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
@@ -61,7 +62,8 @@ def _data_parser(commands_):
     summary.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
     summary.set_defaults(run=commands.data_summary)
     grid = what.add_parser("figure", formatter_class=FORMATTER, help="save a 10x10 grid of training images")
-    grid.add_argument("path", help="the PNG to write")
+    grid.add_argument("path", type=png_file, help="the PNG to write")
+    grid.add_argument("--overwrite", action="store_true", help="replace the PNG if it already exists")
     grid.add_argument("--data", type=data_option, default=DEFAULT_DATASET, help="dataset name or IDX folder")
     grid.set_defaults(run=commands.data_figure)
 
@@ -166,7 +168,7 @@ def _sample_parser(commands_):
                         "with its EMA weights, by DDIM with 50 steps unless --sampler ddpm is given.", commands.sample)
     s.add_argument("--n", type=positive_int, default=64, help="number of samples")
     s.add_argument("--seed", type=count, default=0, help="seed of the random draws")
-    s.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/samples.png")
+    s.add_argument("--output", type=png_file, default=None, help="PNG to write instead of RUN_DIR/samples.png")
     _add_sampler_options(s)
 
 
@@ -187,8 +189,10 @@ def _restore_parser(commands_):
     rs.add_argument("--mask", default=None, help=f"inpaint: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
                                                  f"(black = missing); default center. complete: bottom (the default) "
                                                  f"or a PNG whose known pixels come first in raster order")
-    rs.add_argument("--fraction", type=fraction, default=0.5, help="--mask random: fraction of pixels missing")
-    rs.add_argument("--noise-std", type=non_negative, default=0.3, help="denoise: standard deviation of the noise")
+    rs.add_argument("--fraction", **_given_only(dict(type=fraction, default=restoration.FRACTION,
+                                                     help="--mask random: fraction of pixels missing")))
+    rs.add_argument("--noise-std", **_given_only(dict(type=non_negative, default=restoration.NOISE_STD,
+                                                      help="denoise: standard deviation of the noise")))
     rs.add_argument("--resample", type=positive_int, default=1,
                     help="ddpm inpaint: RePaint resampling, each reverse step repeated this many times")
     rs.add_argument("--steps", type=positive_int, default=None,
@@ -201,7 +205,8 @@ def _restore_parser(commands_):
                          "estimates the posterior mean (the fill with the best expected PSNR), and of one draw")
     rs.add_argument("--n", type=positive_int, default=10, help="test images to restore")
     rs.add_argument("--seed", type=count, default=0, help="seed of the damage and of the restoration")
-    rs.add_argument("--output", default=None, help="PNG to write instead of RUN_DIR/restore_TASK.png")
+    rs.add_argument("--output", type=png_file, default=None,
+                    help="PNG to write instead of RUN_DIR/restore_TASK.png (the scores go beside it, in a .json)")
 
 
 def _evaluate_parser(commands_):

@@ -67,14 +67,16 @@ def likelihoods_in_bits(metrics: dict, config: dict) -> dict:
 def evaluate_run(run_dir: str, recipe, model, config, *, k: int, limit: int | None, seed: int, n_samples: int,
                  classifier: str | None, parzen: bool, sampler_options: dict) -> dict:
     """The metrics.json content of a run: ``recipe.final``, likelihoods in bits, and sample scores."""
+    scored = recipe.sample is not None and n_samples > 0
+    if scored:   # checked before recipe.final writes its figures: a refused evaluation writes nothing
+        if n_samples < MIN_SAMPLES:
+            raise RunError(f"--n-samples {n_samples}: expected 0 (no sample metrics) or at least {MIN_SAMPLES} "
+                           f"(the classifier score averages over 10 splits)")
+        classifier_dir, judge = load_classifier(classifier, config["data"])
     metrics = {"model": config["model"], "data": config["data"], **recipe.final(model, config, run_dir, limit, seed, k)}
     metrics.update(likelihoods_in_bits(metrics, config))
-    if recipe.sample is None or n_samples == 0:
+    if not scored:
         return metrics
-    if n_samples < MIN_SAMPLES:
-        raise RunError(f"--n-samples {n_samples}: expected 0 (no sample metrics) or at least {MIN_SAMPLES} "
-                       f"(the classifier score averages over 10 splits)")
-    classifier_dir, judge = load_classifier(classifier, config["data"])
     samples, title = draw_samples(recipe, model, config, n_samples, seed, sampler_options)
     train, test = load(config["data"], "train").images, load(config["data"], "test").images
     metrics["samples"] = {"what": title, "classifier": classifier_dir, "real_images": "gray, not binarized",

@@ -19,6 +19,9 @@ MASK_PATTERNS = {
     "bottom": "the bottom half missing (complete the digit from its top half)",
     "random": "each pixel missing with probability --fraction",
 }
+FRACTION = 0.5     # of the pixels missing, --mask random's default
+NOISE_STD = 0.3    # denoise's default noise
+MASK_TASKS = ("inpaint", "complete")   # the tasks that take a --mask
 TASKS = {
     "inpaint": "fill the missing pixels of a mask",
     "complete": "sample the missing pixels of a mask pixel by pixel (PixelCNN); default mask: bottom, and the "
@@ -28,7 +31,7 @@ TASKS = {
 }
 
 
-def known_pixels(mask: str, n: int, rng: np.random.Generator, fraction: float = 0.5, size: int = 28) -> np.ndarray:
+def known_pixels(mask: str, n: int, rng: np.random.Generator, fraction: float = FRACTION, size: int = 28) -> np.ndarray:
     """Boolean (n, size, size): True where the pixel is known. ``mask`` is a pattern name or a PNG
     (black = missing) of size x size pixels."""
     if mask in MASK_PATTERNS:
@@ -45,10 +48,14 @@ def known_pixels(mask: str, n: int, rng: np.random.Generator, fraction: float = 
                 raise ValueError(f"--fraction must be between 0 and 1, got {fraction}")
             known = rng.random((n, size, size)) >= fraction
         return known
-    if not os.path.exists(mask):
+    if not os.path.isfile(mask):
         raise ValueError(f"unknown mask {mask!r}: expected one of {', '.join(MASK_PATTERNS)} or a PNG file")
     import matplotlib.image as mpimg  # noqa: PLC0415 (matplotlib only for PNG masks, off evaluation's import path)
-    picture = np.asarray(mpimg.imread(mask), np.float32)
+    try:
+        picture = np.asarray(mpimg.imread(mask), np.float32)
+    except (OSError, SyntaxError, ValueError) as e:   # PIL reports a damaged PNG as a SyntaxError
+        raise ValueError(f"mask {mask} is not a readable PNG image ({e}): expected a {size}x{size} PNG, "
+                         f"black = missing, white = known") from None
     gray = picture[..., :3].mean(axis=-1) if picture.ndim == 3 else picture
     if gray.shape != (size, size):
         raise ValueError(f"mask {mask} is {gray.shape[1]}x{gray.shape[0]} pixels: expected {size}x{size} "
@@ -68,7 +75,7 @@ def upsample(images: np.ndarray, factor: int = 2) -> np.ndarray:
 
 
 def damage(task: str, clean: np.ndarray, rng: np.random.Generator, *, mask: str | None = None,
-           fraction: float = 0.5, noise_std: float = 0.3):
+           fraction: float = FRACTION, noise_std: float = NOISE_STD):
     """(damaged images as the model receives them, known-pixel mask or None, damaged images to show)."""
     if task in ("inpaint", "complete"):
         known = known_pixels(mask or ("bottom" if task == "complete" else "center"), len(clean), rng, fraction)

@@ -38,6 +38,8 @@ def _is_whole(value) -> bool:
 
 def _check_common(c: dict) -> None:
     """ValueError naming the first common option out of range (the CLI's types check the same when parsing)."""
+    if not isinstance(c["data"], (str, os.PathLike)):
+        raise ValueError(f"data: expected a dataset name or the path of a folder of IDX files, got {c['data']!r}")
     for key in ("batch_size", "epochs", "eval_images", "limit"):
         if not (key == "limit" and c[key] is None) and not (_is_whole(c[key]) and c[key] > 0):
             raise ValueError(f"{key}: expected a positive integer, got {c[key]!r}")
@@ -50,6 +52,50 @@ def _check_common(c: dict) -> None:
             raise ValueError(f"{key}: expected a positive finite number, got {value!r}")
 
 
+def _kind(default) -> str | None:
+    """What a family option whose default is ``default`` takes, as a message names it; None: no one type."""
+    if isinstance(default, bool):
+        return "True or False"
+    if _is_whole(default):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    if isinstance(default, list):
+        return "a list of numbers"
+    return None
+
+
+def _has_kind(value, kind: str) -> bool:
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return {"True or False": isinstance(value, bool), "an integer": _is_whole(value), "a number": number,
+            "a string": isinstance(value, str),
+            "a list of numbers": isinstance(value, (list, tuple)) and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)}[kind]
+
+
+def _check_family_types(options: dict, defaults: dict) -> None:
+    """ValueError naming the first family option not of its default's type (a recipe checks the values;
+    None, which a stored config holds for some choices, e.g. binarize, is left to the recipe too)."""
+    for key, value in options.items():
+        kind = _kind(defaults[key])
+        if kind and value is not None and not _has_kind(value, kind):
+            raise ValueError(f"{key}: expected {kind}, got {value!r}")
+
+
+def _check_is_dict(config) -> None:
+    if not isinstance(config, dict):
+        raise ValueError(f"config: expected a dict of options, e.g. {{'model': 'vae'}}, got {config!r}")
+
+
+def _check_arguments(config, out) -> None:
+    """ValueError unless ``config`` is a dict and ``out`` a path: what train_run and start_run are given."""
+    _check_is_dict(config)
+    if not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out: expected the path of the run directory, got {out!r}")
+
+
 def _known_options(model: str) -> set:
     return {"model", *COMMON_OPTIONS, *RECIPES[model].options}
 
@@ -57,6 +103,7 @@ def _known_options(model: str) -> set:
 def make_config(config: dict) -> dict:
     """The complete config of a new run: ``config`` with every option it omits at its default, the
     options checked. Raises RunError for an unknown model or option, ValueError for a bad value."""
+    _check_is_dict(config)
     model = config.get("model")
     if model not in RECIPES:
         raise RunError(f"unknown model {model!r}: expected one of {', '.join(RECIPES)}")
@@ -67,6 +114,7 @@ def make_config(config: dict) -> dict:
         raise RunError(f"unknown option {unknown[0]!r} for a {model} run: expected some of {', '.join(sorted(known))}")
     common = {k: config.get(k, recipe.defaults.get(k, default)) for k, default in COMMON_OPTIONS.items()}
     _check_common(common)
+    _check_family_types({k: config[k] for k in recipe.options if k in config}, recipe.options)
     family = recipe.configure({k: config.get(k, default) for k, default in recipe.options.items()})
     return dict(model=model, **common, **family)
 
@@ -163,6 +211,7 @@ def start_run(config: dict, out: str, *, overwrite: bool = False) -> dict:
     seed, both data splits, the model and ``out`` itself are checked: a failed start leaves ``out`` as
     it was. The run files already in ``out`` are removed, after those checks, only with ``overwrite``.
     Raises RunError, ValueError or OSError."""
+    _check_arguments(config, out)
     return _new_run(config, out, overwrite).config
 
 
@@ -203,6 +252,9 @@ def train_run(config: dict, out: str, *, overwrite: bool = False, resume: bool =
     ``progress``: None shows the bar on a terminal only. Raises RunError, ValueError or OSError
     before training starts, and trainer.TrainingDiverged when the loss becomes non-finite.
     """
+    _check_arguments(config, out)
+    if resume and overwrite:
+        raise RunError(f"--resume continues the run in {out} and --overwrite replaces it: pass one of them")
     if resume:
         resumed, changed = resumed_config(config, out)
         inputs = _load_inputs(resumed, out)

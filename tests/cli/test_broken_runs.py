@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import run, trained_run
+from helpers import files_below, run, trained_run
 from scratchgen.cli import commands
 from scratchgen.training import RunError, read_log
 
@@ -29,10 +29,6 @@ def copy(trained, tmp_path):
     shutil.copytree(trained, out)
     return out
 
-
-def _files(run_dir) -> dict:
-    return {name: open(os.path.join(run_dir, name), "rb").read()
-            for name in sorted(os.listdir(run_dir)) if os.path.isfile(os.path.join(run_dir, name))}
 
 
 def _edit_config(change):
@@ -102,18 +98,18 @@ def _assert_one_line_error(r, *fragments):
 def test_a_broken_run_gives_one_line_and_loses_nothing(case, command, copy):
     breaker, fragment = BROKEN[case]
     breaker(copy)
-    before = _files(copy)
+    before = files_below(copy)
     r = run(*COMMANDS[command](copy))
     # how to fix it: restore or edit the file, or train the run again
     _assert_one_line_error(r, fragment, f"--out {copy} --overwrite")
-    assert _files(copy) == before
+    assert files_below(copy) == before
 
 
 def test_a_damaged_line_inside_the_log_is_an_error(copy):
     _damaged_middle_of_log(copy)
-    before = _files(copy)
+    before = files_below(copy)
     _assert_one_line_error(run(*COMMANDS["resume"](copy)), "line 1 of", "log.jsonl is not a JSON record")
-    assert _files(copy) == before
+    assert files_below(copy) == before
 
 
 def test_a_cut_last_line_of_the_log_is_skipped_with_a_warning(copy, capsys):
@@ -135,10 +131,10 @@ def test_a_cut_last_line_of_the_log_is_skipped_with_a_warning(copy, capsys):
 # ---- outputs that cannot be written ------------------------------------------------------------------
 def test_an_output_under_a_file_names_the_path_and_the_option(trained, tmp_path):
     (tmp_path / "a_file").write_text("")
-    before = _files(trained)
+    before = files_below(trained)
     r = run("sample", trained, "--n", "4", "--output", str(tmp_path / "a_file" / "samples.png"))
     _assert_one_line_error(r, "a_file", "choose another --output")
-    assert _files(trained) == before
+    assert files_below(trained) == before
 
 
 def test_an_output_that_is_a_folder_names_the_path_and_the_option(copy):
@@ -160,14 +156,14 @@ def test_a_permission_error_says_how_to_fix_it(copy, monkeypatch):
                     reason="root writes into read-only folders, so there is nothing to refuse")
 @pytest.mark.parametrize("command", ["sample", "resume"])
 def test_a_read_only_run_directory_gives_one_line_and_loses_nothing(command, copy):
-    before = _files(copy)
+    before = files_below(copy)
     os.chmod(copy, 0o555)
     try:
         r = run(*COMMANDS[command](copy))
     finally:
         os.chmod(copy, 0o755)
     _assert_one_line_error(r)
-    assert _files(copy) == before
+    assert files_below(copy) == before
 
 
 # ---- Ctrl-C, and the tracebacks still shown ----------------------------------------------------------

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from helpers import run
+from helpers import files_below, run
 from scratchgen.nn import load_checkpoint
 from scratchgen.training import RunError, make_config, read_config, read_log, train_run
 
@@ -19,15 +19,6 @@ TINY_VAE = ["--limit", "48", "--batch-size", "16", "--eval-images", "20", "--lat
 def train(data_dir, out, *args, model="vae", options=TINY_VAE):
     return run("train", model, "--data", data_dir, "--out", str(out), *options, *args)
 
-
-def snapshot(directory) -> dict:
-    """Every file below ``directory`` by relative path, with its bytes."""
-    files = {}
-    for root, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            files[os.path.relpath(path, directory)] = open(path, "rb").read()
-    return files
 
 
 def assert_one_line_error(result, *needles):
@@ -61,12 +52,12 @@ def vae_run(data_dir, tmp_path_factory):
 def test_overwrite_with_broken_data_keeps_the_old_run_byte_for_byte(vae_run, broken_data, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(vae_run, out)
-    before = snapshot(out)
+    before = files_below(out)
     assert_one_line_error(train(broken_data, out, "--overwrite", "--epochs", "1"))
     with pytest.raises(ValueError):
         train_run(dict(model="vae", data=broken_data, limit=48, latent=4, hidden=16), str(out), overwrite=True,
                   progress=False)
-    assert snapshot(out) == before
+    assert files_below(out) == before
 
 
 def test_a_failed_start_writes_nothing_and_the_corrected_retry_runs(data_dir, broken_data, tmp_path):
@@ -97,10 +88,10 @@ def test_resume_keeps_the_stored_time_budget_and_epoch_total(data_dir, tmp_path)
     out = tmp_path / "vae"
     r = train(data_dir, out, "--epochs", "3", "--minutes", "1e-9")
     assert r.returncode == 0 and "time budget: epoch 0, step 1" in r.stdout, r.stderr
-    stored, before = read_config(out), snapshot(out)
+    stored, before = read_config(out), files_below(out)
     assert_one_line_error(train(data_dir, out, "--resume"),   # the options given again, the same: accepted
                           "its time budget of 1e-09 minutes is spent", "pass --minutes")
-    assert snapshot(out) == before
+    assert files_below(out) == before
     r = train(data_dir, out, "--resume", "--minutes", "10")
     assert r.returncode == 0 and "done: epoch 3, step 9" in r.stdout, r.stderr   # the stored 3 epochs, not 10
     assert read_config(out) == dict(stored, minutes=10)
@@ -137,7 +128,7 @@ def test_resume_with_lr_under_a_cosine_schedule_makes_it_the_new_peak(data_dir, 
 def test_resume_refuses_an_option_that_would_change_the_run(data_dir, tmp_path):
     out = tmp_path / "vae"
     assert train(data_dir, out, "--epochs", "1").returncode == 0
-    before = snapshot(out)
+    before = files_below(out)
     for args, named in ((["--batch-size", "32"], "--batch-size 32 (the run has 16)"),
                         (["--latent", "8"], "--latent 8 (the run has 4)"),
                         (["--seed", "1"], "--seed 1"), (["--limit", "40"], "--limit 40")):
@@ -145,7 +136,7 @@ def test_resume_refuses_an_option_that_would_change_the_run(data_dir, tmp_path):
                               "--resume changes only --epochs, --minutes, --lr")
     with pytest.raises(RunError, match="--beta 2"):
         train_run({"model": "vae", "beta": 2.0}, str(out), resume=True, progress=False)
-    assert snapshot(out) == before
+    assert files_below(out) == before
 
 
 # ---- numbers and unused options -----------------------------------------------------------------

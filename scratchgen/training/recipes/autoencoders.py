@@ -9,6 +9,7 @@ import numpy as np
 from ... import autograd as ag, figures as fig
 from ...evaluation.metrics import psnr
 from ...models import VAE, Autoencoder, corrupt
+from ...models.autoencoder import CORRUPTIONS
 from ..runs import (
     INTERPOLATION,
     RECONSTRUCTIONS,
@@ -31,7 +32,16 @@ def _binarize(o, default):
     return None if choice in (None, "none") else choice
 
 
+def _check_classes(classes) -> None:
+    if classes is not None and not (isinstance(classes, (list, tuple)) and classes and all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 9 for d in classes)):
+        raise ValueError(f"classes: expected None or a list of digits 0-9, e.g. [3] or [1, 7], got {classes!r}")
+
+
 def _ae_configure(o):
+    _check_classes(o["classes"])
+    if o["corrupt"] is not None and o["corrupt"] not in CORRUPTIONS:
+        raise ValueError(f"corrupt: expected None or one of {', '.join(CORRUPTIONS)}, got {o['corrupt']!r}")
     if not 0 <= o["noise_level"] < math.inf:
         raise ValueError(f"noise_level: expected a finite number >= 0, got {o['noise_level']}")
     return dict(arch=o["arch"], latent=o["latent"], hidden=o["hidden"], loss=o["loss"], classes=o["classes"],
@@ -39,6 +49,7 @@ def _ae_configure(o):
 
 
 def _vae_configure(o):
+    _check_classes(o["classes"])
     if not 0 <= o["beta"] < math.inf:
         raise ValueError(f"beta: expected a finite number >= 0 (1 = the true ELBO), got {o['beta']}")
     if o["kl_warmup"] < 0:

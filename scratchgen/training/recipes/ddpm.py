@@ -32,6 +32,8 @@ OPTIONS = dict(net="unet", widths=None, timesteps=1000, schedule="linear", ema_d
 
 
 def _configure(o):
+    if o["net"] not in DEFAULT_WIDTHS:
+        raise ValueError(f"net: expected one of {', '.join(DEFAULT_WIDTHS)}, got {o['net']!r}")
     widths = o["widths"] or DEFAULT_WIDTHS[o["net"]]
     if o["net"] == "unet" and (len(widths) != 2 or any(w % GROUPS for w in widths)):
         raise ValueError(f"--widths for the unet is two multiples of {GROUPS} (channels at 28x28 and at 14x14), "

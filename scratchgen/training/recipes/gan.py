@@ -17,6 +17,7 @@ from ... import figures as fig
 from ...autograd import no_grad
 from ...models.gan import (
     GAN,
+    GENERATOR_LOSSES,
     DCGANDiscriminator,
     DCGANGenerator,
     MLPDiscriminator,
@@ -41,6 +42,8 @@ DCGAN_OPTIONS = dict(SHARED_OPTIONS, width=32)
 
 
 def _shared_configure(o):
+    if o["loss"].replace("-", "_") not in GENERATOR_LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(GENERATOR_LOSSES)}, got {o['loss']!r}")
     if o["d_steps"] < 1:
         raise ValueError(f"d_steps: expected a positive number of discriminator updates, got {o['d_steps']}")
     if not 0 <= o["label_smoothing"] < 0.5:
@@ -55,6 +58,10 @@ def _shared_configure(o):
 
 
 def _gan_configure(o):
+    for key in ("g_widths", "d_widths"):
+        if not o[key]:
+            raise ValueError(f"{key}: expected the widths of one or more hidden layers, e.g. [128, 256], "
+                             f"got {o[key]!r}")
     return dict(**_shared_configure(o), g_widths=list(o["g_widths"]), d_widths=list(o["d_widths"]),
                 d_activation=o["d_activation"].replace("-", "_"))
 
