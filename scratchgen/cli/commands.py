@@ -6,7 +6,6 @@ directly. Each raises RunError or ValueError with a one-line message when it can
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -137,8 +136,7 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
         rows, labels = rows + [draws[0]], ["clean", "damaged", f"mean of {samples}", "one draw"]
     fig.image_grid(figure, np.concatenate(rows), ncols=len(clean), row_labels=labels,
                    title=f"{task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")
-    with open(metrics_path, "w") as f:
-        json.dump({"task": task, "images": len(clean), "samples": samples, **scores}, f, indent=2)
+    runs.write_json(metrics_path, {"task": task, "images": len(clean), "samples": samples, **scores})
     for k, v in scores.items():
         print(f"{k:>14}: {v:.4f}")
     print(f"wrote {figure}, {metrics_path}")
@@ -159,8 +157,7 @@ def evaluate(run_dir: str, *, k: int | None = None, limit: int | None = None, se
     metrics = scoring.evaluate_run(run_dir, recipe, model, config, k=k, limit=limit, seed=seed, n_samples=n_samples,
                                    classifier=classifier, parzen=parzen, sampler_options=sampler_options)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
-    with open(path, "w") as f:
-        json.dump(metrics, f, indent=2)
+    runs.write_json(path, metrics)
     print(scoring.table(metrics))
     print(f"wrote {path}")
     return metrics

@@ -86,9 +86,14 @@ def eval_images(config: dict, n: int | None = None):
 
 
 # ---- the files -------------------------------------------------------------------------------------
+def write_json(path: str, value) -> None:
+    """Write ``value`` as indented JSON in one atomic step: a failed write leaves the old file."""
+    text = json.dumps(value, indent=2)
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
 def write_config(run_dir: str, config: dict) -> None:
-    text = json.dumps(config, indent=2)
-    atomic_write(os.path.join(run_dir, CONFIG), lambda f: f.write(text.encode()))
+    write_json(os.path.join(run_dir, CONFIG), config)
 
 
 def read_config(run_dir: str) -> RunConfig:
