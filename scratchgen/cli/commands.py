@@ -73,7 +73,15 @@ def sample(run_dir: str, *, n: int = 64, seed: int = 0, output: str | None = Non
     return path
 
 
+RECONSTRUCT_MOST = 100    # reconstruct's figure is one column per image
+RESTORE_FIGURE_MOST = 20  # restore scores all --n images and draws the first ones
+
+
 def reconstruct(run_dir: str, *, n: int = 10, overwrite: bool = False) -> list[str]:
+    """RUN_DIR/reconstructions.png of the first ``n`` test images (and, for a vae, interpolation.png); their paths."""
+    if not 1 <= n <= RECONSTRUCT_MOST:
+        raise RunError(f"--n {n}: reconstruct draws one column per image, from 1 to {RECONSTRUCT_MOST}; for scores "
+                       f"over more test images use scratchgen evaluate")
     config, model, recipe = load_for(run_dir, "reconstruct")
     paths = recipe.reconstruct(model, config, run_dir, n, overwrite)
     print("wrote " + ", ".join(paths))
@@ -121,6 +129,8 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
                        f"--task inpaint, not to {config['model']} runs with --task {task}")
     rng = np.random.default_rng(seed)
     clean, _ = runs.eval_images(config, n)
+    if len(clean) < n:
+        raise RunError(f"--n {n}: the {config['data']} test split has only {len(clean)} images")
     damaged, known, shown = restoration.damage(task, clean, rng, mask=mask, fraction=fraction, noise_std=noise_std)
     options = dict(noise_std=noise_std, resample=resample, steps=steps,
                    reconstruction_guidance=reconstruction_guidance, run_dir=run_dir, overwrite=overwrite)
@@ -134,8 +144,10 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
         scores.update({f"one_draw_{k}": v for k, v in restoration.scores(draws[0], clean, shown, known).items()
                        if not k.endswith("_damaged")})
         rows, labels = rows + [draws[0]], ["clean", "damaged", f"mean of {samples}", "one draw"]
-    fig.image_grid(figure, np.concatenate(rows), ncols=len(clean), row_labels=labels,
-                   title=f"{task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)")
+    shown_images = min(n, RESTORE_FIGURE_MOST)
+    fig.image_grid(figure, np.concatenate([row[:shown_images] for row in rows]), ncols=shown_images, row_labels=labels,
+                   title=f"{task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)"
+                         + (f" over {n} images, the first {shown_images} shown" if n > shown_images else ""))
     runs.write_json(metrics_path, {"task": task, "images": len(clean), "samples": samples, **scores})
     for k, v in scores.items():
         print(f"{k:>14}: {v:.4f}")
@@ -144,15 +156,20 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
 
 
 def evaluate(run_dir: str, *, k: int | None = None, limit: int | None = None, seed: int = 0,
-             n_samples: int = scoring.DEFAULT_SAMPLES, classifier: str | None = None, parzen: bool = False,
+             n_samples: int | None = None, classifier: str | None = None, parzen: bool = False,
              overwrite: bool = False, **sampler_options) -> dict:
     """Test metrics of the run and of its samples, written to RUN_DIR/metrics.json; returns them.
-    ``k`` (vae runs only) defaults to IWAE_SAMPLES; ``sampler_options`` as for ``sample``."""
+    ``k`` (vae runs only) defaults to IWAE_SAMPLES, ``n_samples`` (families that sample) to
+    scoring.DEFAULT_SAMPLES; ``sampler_options`` as for ``sample``."""
     path = os.path.join(run_dir, METRICS)
     config, model, recipe = load_for(run_dir, "", [path], overwrite)
     _refuse_unused(config, IWAE_FAMILIES, {} if k is None else {"k": k})
     _refuse_unused(config, SAMPLER_FAMILIES, sampler_options)
+    sample_scoring = {"n_samples": n_samples, "classifier": classifier, "parzen": parzen or None}
+    _refuse_unused(config, tuple(name for name, r in RECIPES.items() if r.sample),
+                   {key: value for key, value in sample_scoring.items() if value is not None})
     k = IWAE_SAMPLES if k is None else k
+    n_samples = scoring.DEFAULT_SAMPLES if n_samples is None else n_samples
     started = time.perf_counter()
     metrics = scoring.evaluate_run(run_dir, recipe, model, config, k=k, limit=limit, seed=seed, n_samples=n_samples,
                                    classifier=classifier, parzen=parzen, sampler_options=sampler_options)

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from .. import figures as fig
-from ..training import train_run
+from ..training import RECIPES, train_run
 from ..training.runs import INTERPOLATION, LOSS_CURVE, RECONSTRUCTIONS, SAMPLES, restoration_files
 from . import commands
 
@@ -63,6 +63,7 @@ STAGES = [
           images=[("samples, pixel by pixel", SAMPLES), ("restore --task complete", restoration_files("complete")[0]),
                   ("loss (NLL)", LOSS_CURVE)]),
 ]
+DEMO_FILES = {stage.model for stage in STAGES} | {"index.html", "summary.md", "overview.png"}
 COMMANDS = {"sample": commands.sample, "reconstruct": commands.reconstruct, "restore": commands.restore,
             "evaluate": commands.evaluate}
 
@@ -96,8 +97,9 @@ def run_demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0,
                             progress=None if progress else False)
         if trained.status == "interrupted":
             raise DemoError(f"interrupted while training {run_dir}: its checkpoint is {trained.checkpoint}")
-        evaluate = dict(dict(n_samples=min(n_samples, stage.max_samples or n_samples), classifier=classifier_dir),
-                        **stage.evaluate_options)
+        sample_scoring = (dict(n_samples=min(n_samples, stage.max_samples or n_samples), classifier=classifier_dir)
+                          if RECIPES[stage.model].sample else {})
+        evaluate = dict(sample_scoring, **stage.evaluate_options)
         for command, options in [("evaluate", evaluate), *stage.commands]:
             _announce(command, run_dir, options=dict(options, overwrite=True))
             outcome = COMMANDS[command](run_dir, overwrite=True, **options)
@@ -113,8 +115,17 @@ def run_demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0,
 
 def demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0, overwrite: bool = False,
          progress: bool = True) -> dict:
-    """``scratchgen demo``: refuses to replace an earlier demo in ``out`` without ``overwrite``."""
-    if os.path.exists(os.path.join(out, "index.html")) and not overwrite:
+    """``scratchgen demo``: ``out`` must be new, empty or hold only what a demo writes (an earlier one,
+    maybe interrupted, replaced only with ``overwrite``): its stages overwrite their runs, so any other
+    folder, e.g. a run of the user's own, is refused whole."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise DemoError(f"--out {out} is a file: choose a new folder for the demo")
+    entries = set(os.listdir(out)) if os.path.isdir(out) else set()
+    foreign = sorted(entries - DEMO_FILES)
+    if foreign:
+        raise DemoError(f"--out {out} holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, which the "
+                        f"demo does not write: choose a new or empty folder, so that nothing of yours is replaced")
+    if entries and not overwrite:
         raise DemoError(f"{out} already holds a demo: pass --overwrite to replace it, or choose another --out")
     return run_demo(data, minutes, out, n_samples, seed, progress)
 

@@ -176,7 +176,9 @@ def _reconstruct_parser(commands_):
     r = _run_dir_parser(commands_, "reconstruct", "reconstruct test images (and interpolate, for a vae)",
                         "Write RUN_DIR/reconstructions.png (test images, their corrupted version for a denoising ae, "
                         "and the reconstructions) and, for a vae, RUN_DIR/interpolation.png.", commands.reconstruct)
-    r.add_argument("--n", type=positive_int, default=10, help="test images to reconstruct")
+    r.add_argument("--n", type=number(True, lambda v: 1 <= v <= commands.RECONSTRUCT_MOST,
+                                      f"an integer from 1 to {commands.RECONSTRUCT_MOST}"),
+                   default=10, help="test images to reconstruct, one column each")
 
 
 def _restore_parser(commands_):
@@ -203,7 +205,9 @@ def _restore_parser(commands_):
     rs.add_argument("--samples", type=positive_int, default=1,
                     help="restorations drawn per image; the figure and the scores are of their mean, which "
                          "estimates the posterior mean (the fill with the best expected PSNR), and of one draw")
-    rs.add_argument("--n", type=positive_int, default=10, help="test images to restore")
+    rs.add_argument("--n", type=positive_int, default=10,
+                    help=f"test images to restore and score (the figure shows the first "
+                         f"{commands.RESTORE_FIGURE_MOST})")
     rs.add_argument("--seed", type=count, default=0, help="seed of the damage and of the restoration")
     rs.add_argument("--output", type=png_file, default=None,
                     help="PNG to write instead of RUN_DIR/restore_TASK.png (the scores go beside it, in a .json)")
@@ -223,8 +227,9 @@ def _evaluate_parser(commands_):
                                              help="vae: importance samples per image for IWAE-k (0: skip)")))
     e.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
     e.add_argument("--seed", type=count, default=0, help="seed of the random draws")
-    e.add_argument("--n-samples", type=count, default=DEFAULT_SAMPLES,
-                   help="samples to score (0: no sample metrics); the real baseline uses as many images")
+    e.add_argument("--n-samples", **_given_only(dict(
+        type=count, default=DEFAULT_SAMPLES,
+        help="models that sample: samples to score (0: no sample metrics); the real baseline uses as many images")))
     e.add_argument("--classifier", metavar="CLASSIFIER_RUN_DIR", default=None,
                    help="the classifier run that judges the samples (default runs/classifier-DATA)")
     e.add_argument("--parzen", action="store_true",

@@ -78,7 +78,7 @@ BROKEN = {
 }
 COMMANDS = {
     "sample": lambda d: ("sample", d, "--n", "4"),
-    "evaluate": lambda d: ("evaluate", d, "--k", "2", "--limit", "4"),
+    "evaluate": lambda d: ("evaluate", d, "--k", "2", "--limit", "4", "--n-samples", "0"),
     "reconstruct": lambda d: ("reconstruct", d, "--n", "2"),
     "restore": lambda d: ("restore", d, "--task", "inpaint", "--n", "2"),
     "resume": lambda d: ("train", "vae", "--out", d, "--resume", "--epochs", "2", "--no-progress"),
@@ -152,9 +152,12 @@ def test_a_permission_error_says_how_to_fix_it(copy, monkeypatch):
                            "permissions", "or choose another --output")
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root writes into read-only folders, so there is nothing to refuse")
-@pytest.mark.parametrize("command", ["sample", "resume"])
+as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                             reason="root writes into read-only folders, so there is nothing to refuse")
+
+
+@as_root
+@pytest.mark.parametrize("command", ["sample", "evaluate", "reconstruct", "resume"])
 def test_a_read_only_run_directory_gives_one_line_and_loses_nothing(command, copy):
     before = files_below(copy)
     os.chmod(copy, 0o555)
@@ -162,8 +165,17 @@ def test_a_read_only_run_directory_gives_one_line_and_loses_nothing(command, cop
         r = run(*COMMANDS[command](copy))
     finally:
         os.chmod(copy, 0o755)
-    _assert_one_line_error(r)
+    _assert_one_line_error(r, "Permission denied")
     assert files_below(copy) == before
+
+
+@as_root
+def test_training_into_a_read_only_folder_gives_one_line_and_writes_nothing(data_dir, tmp_path):
+    folder = tmp_path / "read_only"
+    folder.mkdir(mode=0o555)
+    r = run("train", "vae", "--data", data_dir, "--out", str(folder / "run"), "--epochs", "1", "--no-progress")
+    _assert_one_line_error(r, "Permission denied")
+    assert list(folder.iterdir()) == []
 
 
 # ---- Ctrl-C, and the tracebacks still shown ----------------------------------------------------------

@@ -13,6 +13,7 @@ from ...models.autoencoder import CORRUPTIONS
 from ..runs import (
     INTERPOLATION,
     RECONSTRUCTIONS,
+    RunError,
     eval_images,
     figures_dir,
     interpolation_pairs,
@@ -120,6 +121,8 @@ def _reconstruct(model, c, run_dir, n, overwrite):
     if c["model"] == "vae":
         refuse_overwrite(interpolation, overwrite)
     x, labels = eval_images(c, max(n, 200))
+    if len(x) < n:
+        raise RunError(f"--n {n}: the {c['data']} test split has only {len(x)} images")
     images, row_labels = reconstruction_rows(model, c, x, n)
     fig.image_grid(path, images, ncols=n, row_labels=row_labels, title="Test images and their reconstructions")
     if c["model"] != "vae":
