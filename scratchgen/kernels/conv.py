@@ -259,7 +259,8 @@ def _gemm_weight_grad(grad_y, cols, groups, window, w_shape):
 
 def _pointwise_columns(images, window=None, grid=None):
     """(N, C, H, W) -> (N, C, H*W): a 1x1 convolution's im2col is a reshape of the image itself."""
-    return images.reshape(*images.shape[:2], -1)
+    # contiguous, because NumPy's matmul leaves BLAS for a slow loop on strided images (a permuted view)
+    return np.ascontiguousarray(images).reshape(*images.shape[:2], -1)
 
 
 def _pointwise_conv(x3, w, groups, window, grid):

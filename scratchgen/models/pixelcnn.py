@@ -70,18 +70,27 @@ class RasterBernoulli(nn.Module):
         check_known_pixels_come_first(mask)
         was_training = self.training
         self.eval()
+        memory = {}
         with no_grad():
             for row, col in tqdm(list(np.ndindex(*shape)), desc="sampling pixels", unit="pixel", leave=False,
                                  disable=(not progress) if progress is not None else None):
                 if mask[:, row, col].all():
                     continue
-                # The logit of (row, col) sees only rows <= row (the masks), so the rows below are
-                # cut off: the same logits at about half the cost on average.
-                logits = self(images[:, :, :row + 1]).data[:, 0, row, col]
+                logits = self.conditional_logits(images, row, col, memory)
                 drawn = rng.random(n) < 1.0 / (1.0 + np.exp(-logits))
                 images[:, 0, row, col] = np.where(mask[:, row, col], images[:, 0, row, col], drawn)
         self.train(was_training)
         return images
+
+    def conditional_logits(self, images: np.ndarray, row: int, col: int, memory: dict) -> np.ndarray:
+        """The logits (n,) of pixel (row, col) of ``images``, whose pixels before it are final.
+
+        ``memory`` starts empty for each ``sample`` call and is passed to every call of it: a
+        model may keep there what it computed for the earlier pixels and can reuse.
+        """
+        # The logit of (row, col) sees only rows <= row (the masks), so the rows below are cut
+        # off: the same logits at about half the cost on average.
+        return self(images[:, :, :row + 1]).data[:, 0, row, col]
 
 
 def check_known_pixels_come_first(known_mask: np.ndarray) -> None:

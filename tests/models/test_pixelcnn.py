@@ -9,6 +9,7 @@ import scratchgen.nn as nn
 from scratchgen import kernels
 from scratchgen.gradcheck import gradcheck_module
 from scratchgen.models.pixelcnn import GatedPixelCNN, PixelCNN, receptive_field
+from scratchgen.models.pixelrnn import PixelRNN
 
 
 def small_pixelcnn(blocks=2):
@@ -75,7 +76,14 @@ def test_the_gated_stacks_have_no_blind_spot():
     assert seen[5:12, 2:15].all() and seen[12, 2:8].all() and not seen[12, 8:].any() and not seen[13:].any()
 
 
-@both_models
+def small_pixelrnn(layer):
+    sg.manual_seed(0)
+    return PixelRNN(layer, hidden=3, layers=2, output_hidden=4)
+
+
+@pytest.mark.parametrize("small_model", [small_pixelcnn, small_gated_pixelcnn, lambda: small_pixelrnn("row"),
+                                         lambda: small_pixelrnn("diagonal")],
+                         ids=["plain", "gated", "pixelrnn-row", "pixelrnn-diagonal"])
 def test_probabilities_of_all_binary_images_sum_to_one(small_model):
     # the exact likelihood defines a normalized distribution: sum over all 2^9 images of a 3x3 grid
     model = small_model().double()
