@@ -1,12 +1,20 @@
 """Running the `scratchgen` command from tests: in process (fast) or as a real subprocess."""
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
 import urllib.error
 
+import numpy as np
+import pytest
+
+from scratchgen.autograd import no_grad
 from scratchgen.cli import main
+from scratchgen.nn import load_checkpoint
+from scratchgen.training import load_run
+from scratchgen.training.runs import eval_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,3 +65,31 @@ def files_below(folder) -> dict:
             with open(path, "rb") as f:
                 found[os.path.relpath(path, folder)] = f.read()
     return found
+
+
+def checkpoint_differences(run_a, run_b) -> list:
+    """Names of the checkpoint arrays that differ between two run directories (training time aside:
+    it is measured, not computed): [] when a resumed run ended bit for bit like one never stopped."""
+    first, second = (load_checkpoint(os.path.join(d, "checkpoint.npz")) for d in (run_a, run_b))
+    assert first.keys() == second.keys()
+    return [f"{part}.{name}" for part in first for name in first[part]
+            if name != "train_seconds" and not np.array_equal(first[part][name], second[part][name])]
+
+
+def assert_evaluate_gives_the_exact_nll(run_dir: str, model_name: str) -> dict:
+    """`scratchgen evaluate RUN` of an autoregressive run: metrics.json's NLL is the sum of the model's
+    Bernoulli log-probabilities of the test bits (binarized once, with a seed), and its bits/dim follow."""
+    r = run("evaluate", run_dir, "--n-samples", "0")
+    assert r.returncode == 0, r.stderr
+    metrics = json.load(open(os.path.join(run_dir, "metrics.json")))
+    assert metrics["model"] == model_name and metrics["test_images"] == 40
+    assert "seed" in metrics["likelihood_binarization"]
+    assert metrics["bits_per_dim_exact"] == pytest.approx(metrics["nll_exact"] / (784 * np.log(2)))
+    config, model = load_run(run_dir)
+    bits, _ = eval_images(config)
+    assert set(np.unique(bits)) == {0.0, 1.0}
+    with no_grad():
+        logits = model(bits[:, None]).data[:, 0]
+    log_p = np.where(bits == 1, -np.logaddexp(0, -logits), -np.logaddexp(0, logits)).sum(axis=(1, 2))
+    assert metrics["nll_exact"] == pytest.approx(-log_p.mean(), rel=1e-5)
+    return metrics

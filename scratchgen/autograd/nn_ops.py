@@ -1,4 +1,4 @@
-"""Differentiable layer operations: convolution, pooling, resampling, normalization, dropout.
+"""Differentiable layer operations: convolution, pooling, resampling, normalization, recurrence, dropout.
 
 The heavy loops live in ``scratchgen.kernels`` (Numba kernels, each with a NumPy twin); these
 ops validate their arguments, call the kernels for the forward pass, and right below it state
@@ -335,6 +335,53 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
     features = int(np.prod(normalized_shape, dtype=int))
     xhat, _, _ = _standardize(x, (1, x.size // features, features), eps)
     return _affine(xhat, weight, bias, normalized_shape)
+
+
+# ------------------------------------------------------------------------- recurrence
+@register_op
+def lstm_scan(gates_from_input, state_weight, offsets, state=None) -> tuple[Tensor, Tensor]:
+    """The LSTM of PixelRNN (eq. 3) over T steps of L positions: the hidden and cell states of every step.
+
+    ``gates_from_input`` (T, N, L, 4h) holds each step's input-to-state pre-activations, gates
+    [o, f, i, g]. Step t adds the state-to-state convolution along L: the previous hidden state
+    read at l + d for each d of ``offsets`` (zero outside the line), the k = len(offsets) reads
+    side by side, times ``state_weight``^T; ``state_weight`` (4h, k h) is laid out as ``linear``'s
+    weight, so a layer can keep it in an ``nn.Linear``. ``state`` is the (h, c) before step 0, each
+    (N, L, h), zeros if None. Returns hidden and cell (T, N, L, h); the state after the last step
+    is (hidden[-1], cell[-1]), through which gradients flow like through any slice.
+    """
+    tensors = ops.operands(gates_from_input, state_weight, *(() if state is None else state))
+    gates_from_input, state_weight = tensors[:2]
+    if gates_from_input.ndim != 4 or gates_from_input.shape[-1] % 4 or 0 in gates_from_input.shape:
+        raise ValueError(f"lstm_scan: gates_from_input must be (T, N, L, 4h), none of them 0, got shape "
+                         f"{gates_from_input.shape}")
+    n, length, size = *gates_from_input.shape[1:3], gates_from_input.shape[-1] // 4
+    taps = tuple(offsets) if np.iterable(offsets) else ()
+    if not taps or not all(isinstance(d, numbers.Integral) for d in taps):
+        raise ValueError(f"lstm_scan: offsets must be a non-empty sequence of ints, got {offsets!r}")
+    offsets = tuple(int(d) for d in taps)
+    if state_weight.shape != (4 * size, len(offsets) * size):
+        raise ValueError(f"lstm_scan: state_weight must have shape {(4 * size, len(offsets) * size)} for "
+                         f"{len(offsets)} offsets and {size} hidden features, got {state_weight.shape}")
+    if state is None:
+        hidden0 = cell0 = np.zeros((n, length, size), gates_from_input.dtype)
+    elif len(tensors) != 4 or any(s.shape != (n, length, size) for s in tensors[2:]):
+        raise ValueError(f"lstm_scan: state must be a pair (h, c) of shape {(n, length, size)}")
+    else:
+        hidden0, cell0 = tensors[2].data, tensors[3].data
+    hidden, cell, gates = kernels.lstm_scan_forward(gates_from_input.data, state_weight.data, offsets, hidden0, cell0)
+
+    def backward(g):
+        # Backpropagation through time, from the last step to the first (kernels/lstm.py, line by line):
+        # h_t = o tanh(c_t): dL/dc_t += dL/dh_t o (1 - tanh(c_t)^2), dL/do = dL/dh_t tanh(c_t)
+        # c_t = f c_{t-1} + i g: dL/df = dL/dc_t c_{t-1}, dL/di = dL/dc_t g, dL/dg = dL/dc_t i, dL/dc_{t-1} = dL/dc_t f
+        # pre_t = gates_from_input_t + copies(h_{t-1}) W^T: dL/d gates_from_input_t = dL/d pre_t,
+        # dL/dh_{t-1} += copies^T(dL/d pre_t W), dL/dW = sum over t of dL/d pre_t^T copies(h_{t-1})
+        grads = kernels.lstm_scan_backward(g[0], g[1], gates, hidden, cell, state_weight.data, offsets, hidden0, cell0)
+        return grads[:len(tensors)]
+
+    states = Tensor.from_op(np.stack([hidden, cell]), tensors, backward, "lstm_scan")
+    return states[0], states[1]
 
 
 # ------------------------------------------------------------------------- dropout and embedding

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.autoencoder import CORRUPTIONS
+from ..models.pixelrnn import LAYERS
 from ..training import RECIPES
 from .option_types import below_one, count, non_negative, number, positive_int
 
@@ -147,6 +148,12 @@ def _ddpm(p, d):
     _lr_schedule(p, d)
 
 
+def _autoregressive(p, d):
+    _lr_schedule(p, d)
+    p.add_argument("--figure-samples", type=count, default=d["figure_samples"],
+                   help="samples drawn for the figure after every epoch, 784 forward passes (0: no sample figure)")
+
+
 def _pixelcnn(p, d):
     p.add_argument("--channels", type=positive_int, default=d["channels"],
                    help="feature maps of the 7x7 mask-A layer and the residual stream")
@@ -157,13 +164,25 @@ def _pixelcnn(p, d):
     p.add_argument("--gated", action="store_true", default=d["gated"],
                    help="gated PixelCNN (vertical and horizontal stacks, no blind spot); ~7x the cost per layer "
                         "at equal --channels")
-    _lr_schedule(p, d)
-    p.add_argument("--figure-samples", type=count, default=d["figure_samples"],
-                   help="samples drawn for the figure after every epoch, 784 forward passes (0: no sample figure)")
+    _autoregressive(p, d)
+
+
+def _pixelrnn(p, d):
+    p.add_argument("--layer", choices=list(LAYERS), default=d["layer"],
+                   help="the recurrent layer: row (Row LSTM: one LSTM step per row, sees the triangle above and the "
+                        "pixels to the left) or diagonal (Diagonal BiLSTM: sees the whole past, ~3x the time per "
+                        "step and far slower sampling; 2 epochs fit in the hour that the default 7 of row take)")
+    p.add_argument("--hidden", type=positive_int, default=d["hidden"],
+                   help="features h of each LSTM gate; the residual stream between the layers has 2h")
+    p.add_argument("--layers", type=positive_int, default=d["layers"],
+                   help="recurrent layers, each with a residual connection")
+    p.add_argument("--output-hidden", type=positive_int, default=d["output_hidden"],
+                   help="width of the 1x1 output layer before the logits")
+    _autoregressive(p, d)
 
 
 _ADDERS = {"classifier": _classifier, "ae": _ae, "vae": _vae, "gan": _gan, "dcgan": _dcgan, "ddpm": _ddpm,
-           "pixelcnn": _pixelcnn}
+           "pixelcnn": _pixelcnn, "pixelrnn": _pixelrnn}
 
 
 def add_family_options(p: argparse.ArgumentParser, model: str) -> None:

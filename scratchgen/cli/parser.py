@@ -216,12 +216,12 @@ def _restore_parser(commands_):
 def _evaluate_parser(commands_):
     e = _run_dir_parser(commands_, "evaluate", "test-set metrics of a trained model, and of its samples",
                         "Evaluate on the test set and write RUN_DIR/metrics.json: for a vae the ELBO and the "
-                        "importance-weighted bound IWAE-k and for a pixelcnn the exact NLL (nats per image and bits "
-                        "per dimension; binary test images are binarized once with a fixed seed), for an ae the "
-                        "reconstruction loss and PSNR, for a classifier the test accuracy. A 2-d vae also gets "
-                        "figures/manifold.png and figures/latent_means.png. A model that can sample also has N samples "
-                        "scored by a classifier run of the same dataset (classifier FID, KID, classifier score, class "
-                        "entropy, memorization), each beside the same score of N real training images. "
+                        "importance-weighted bound IWAE-k, for a pixelcnn or a pixelrnn the exact NLL (nats per "
+                        "image and bits per dimension; binary test images are binarized once with a fixed seed), for "
+                        "an ae the reconstruction loss and PSNR, for a classifier the test accuracy. A 2-d vae also "
+                        "gets figures/manifold.png and figures/latent_means.png. A model that can sample also has N "
+                        "samples scored by a classifier run of the same dataset (classifier FID, KID, classifier "
+                        "score, class entropy, memorization), each beside the same score of N real training images. "
                         "docs/evaluation.md defines them.", commands.evaluate)
     e.add_argument("--k", **_given_only(dict(type=count, default=commands.IWAE_SAMPLES,
                                              help="vae: importance samples per image for IWAE-k (0: skip)")))

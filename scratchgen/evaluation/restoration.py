@@ -24,8 +24,8 @@ NOISE_STD = 0.3    # denoise's default noise
 MASK_TASKS = ("inpaint", "complete")   # the tasks that take a --mask
 TASKS = {
     "inpaint": "fill the missing pixels of a mask",
-    "complete": "sample the missing pixels of a mask pixel by pixel (PixelCNN); default mask: bottom, and the "
-                "known pixels must come first in raster order",
+    "complete": "sample the missing pixels of a mask pixel by pixel (PixelCNN, PixelRNN); default mask: bottom, "
+                "and the known pixels must come first in raster order",
     "denoise": "remove Gaussian noise of standard deviation --noise-std",
     "superres": "2x super-resolution of a 14x14 average-pooled image",
 }

@@ -19,6 +19,7 @@ correct; the tests hold every fast path to its twin.
     windows     sliding-window geometry and per-tap views shared by the conv and pool twins
     norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm
     upsample    bilinear resampling forward/backward
+    lstm        PixelRNN's LSTM (eq. 3) over a whole scan of steps, forward/backward through time
 """
 from .activation import silu_backward, silu_backward_numpy, silu_forward, silu_forward_numpy
 from .conv import (
@@ -36,6 +37,7 @@ from .conv import (
     im2col,
     im2col_numpy,
 )
+from .lstm import lstm_scan_backward, lstm_scan_backward_numpy, lstm_scan_forward, lstm_scan_forward_numpy
 from .norm import (
     group_norm_backward,
     group_norm_backward_numpy,
@@ -92,6 +94,10 @@ __all__ = [
     "group_norm_forward_numpy",
     "im2col",
     "im2col_numpy",
+    "lstm_scan_backward",
+    "lstm_scan_backward_numpy",
+    "lstm_scan_forward",
+    "lstm_scan_forward_numpy",
     "max_pool2d_backward",
     "max_pool2d_backward_numpy",
     "max_pool2d_forward",

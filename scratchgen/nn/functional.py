@@ -22,6 +22,7 @@ from ..autograd.nn_ops import (
     interpolate,
     layer_norm,
     linear,
+    lstm_scan,
     max_pool2d,
     upsample_bilinear2d,
     upsample_nearest2d,
@@ -33,5 +34,5 @@ __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "gaussian_nll_loss", "kl_normal_standard", "mse_loss",
     "linear", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
     "interpolate", "upsample_nearest2d", "upsample_bilinear2d", "batch_norm", "group_norm", "layer_norm",
-    "dropout", "embedding",
+    "dropout", "embedding", "lstm_scan",
 ]

@@ -1,8 +1,9 @@
 """Property-test specifications for the layer ops of ``scratchgen.autograd.nn_ops``.
 
 References are independent NumPy computations: the kernels' plain-NumPy twins (naive loops over
-kernel taps) for convolution, pooling and bilinear resampling, and the textbook formulas for the
-normalizations. Shapes stay small because every gradient is checked element by element.
+kernel taps) for convolution, pooling and bilinear resampling, the textbook formulas for the
+normalizations, and eq. (3) of PixelRNN one step and one position at a time for ``lstm_scan``.
+Shapes stay small because every gradient is checked element by element.
 """
 from __future__ import annotations
 
@@ -170,6 +171,50 @@ def draw_embedding(data):
     return [uniform(data, (num, dim))], {"indices": rng_from(data).integers(0, num, size=index_shape)}
 
 
+def draw_lstm_scan(data):
+    steps, n, length, size = (data.draw(st.integers(1, 3), label=name) for name in ("steps", "n", "length", "size"))
+    offsets = tuple(data.draw(st.lists(st.integers(-2, 2), min_size=1, max_size=3, unique=True), label="offsets"))
+    arrays = [uniform(data, (steps, n, length, 4 * size)), uniform(data, (4 * size, len(offsets) * size), -1, 1)]
+    if data.draw(st.booleans(), label="state"):
+        arrays += [uniform(data, (n, length, size), -1, 1), uniform(data, (n, length, size), -1, 1)]
+    return arrays, {"offsets": offsets}
+
+
+def lstm_scan_call(fn, tensors, kwargs):
+    return list(fn(tensors[0], tensors[1], kwargs["offsets"], state=tuple(tensors[2:]) or None))
+
+
+def lstm_scan_reference(gates_from_input, state_weight, hidden0=None, cell0=None, *, offsets):
+    """Eq. (3) of PixelRNN one step and one position at a time: sigmoid gates o, f, i, tanh content g."""
+    steps, n, length, four_size = gates_from_input.shape
+    size = four_size // 4
+    h = np.zeros((n, length, size)) if hidden0 is None else hidden0
+    c = np.zeros((n, length, size)) if cell0 is None else cell0
+    hidden, cell = [], []
+    for t in range(steps):
+        pre = gates_from_input[t].copy()
+        for position in range(length):
+            for j, offset in enumerate(offsets):
+                if 0 <= position + offset < length:
+                    pre[:, position] += h[:, position + offset] @ state_weight[:, j * size:(j + 1) * size].T
+        o, f, i = (1 / (1 + np.exp(-pre[..., k * size:(k + 1) * size])) for k in range(3))
+        g = np.tanh(pre[..., 3 * size:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hidden.append(h)
+        cell.append(c)
+    return np.stack(hidden), np.stack(cell)
+
+
+def lstm_scan_cut_off(arrays, kwargs) -> set[int]:
+    """No hidden state to read (one step from zeros, or every offset off the line): K_ss and h0 get no gradient."""
+    steps, _, length, _ = arrays[0].shape
+    reads_nothing = all(abs(offset) >= length for offset in kwargs["offsets"])
+    if reads_nothing:
+        return {1, 2}
+    return {1} if steps == 1 and len(arrays) == 2 else set()
+
+
 def affine_norm_call(fn, tensors, kwargs):
     x, weight, bias = tensors
     return fn(x, weight=weight, bias=bias, **kwargs)
@@ -189,6 +234,7 @@ LAYER_SPECS = {
     "group_norm": Spec(group_norm_reference, draw_group_norm, call=affine_norm_call, float32_rtol=2e-3),
     "layer_norm": Spec(layer_norm_reference, draw_layer_norm, call=affine_norm_call, float32_rtol=2e-3),
     "dropout": Spec(dropout_reference, draw_dropout, call=dropout_call),
+    "lstm_scan": Spec(lstm_scan_reference, draw_lstm_scan, call=lstm_scan_call, zero_gradients=lstm_scan_cut_off),
     "embedding": Spec(lambda w, indices: w[indices], draw_embedding,
                       call=lambda fn, t, kw: fn(kw["indices"], t[0])),
 }

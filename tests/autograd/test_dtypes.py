@@ -22,8 +22,8 @@ SPECS = {**CORE_SPECS, **LAYER_SPECS}
 # The ops that take several differentiable inputs (checked against the specs below).
 MULTI_INPUT_OPS = ["add", "batch_norm", "binary_cross_entropy_with_logits", "concatenate", "conv2d",
                    "conv_transpose2d", "div", "gaussian_nll_loss", "group_norm", "kl_normal_standard",
-                   "layer_norm", "linear", "matmul", "maximum", "minimum", "mse_loss", "mul", "stack", "sub",
-                   "where"]
+                   "layer_norm", "linear", "lstm_scan", "matmul", "maximum", "minimum", "mse_loss", "mul", "stack",
+                   "sub", "where"]
 # A value with more digits than float32 holds: any rounding to float32 changes it.
 PRECISE = 0.1 + 2.0**-40
 

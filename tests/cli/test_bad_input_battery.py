@@ -31,6 +31,8 @@ RUNS = {   # placeholder -> `scratchgen train` arguments of a tiny run
     "gan": ("gan", "--latent", "4", "--g-widths", "8", "--d-widths", "8"),
     "ddpm": ("ddpm", "--net", "mlp", "--widths", "16", "--timesteps", "50"),
     "pixelcnn": ("pixelcnn", "--channels", "4", "--blocks", "1", "--hidden", "4", "--figure-samples", "0"),
+    "pixelrnn": ("pixelrnn", "--layer", "row", "--hidden", "2", "--layers", "1", "--output-hidden", "4",
+                 "--figure-samples", "0"),
     "classifier": ("classifier", "--width", "4"),
 }
 
@@ -107,7 +109,7 @@ COMMON_BAD = [("--epochs", "0"), ("--epochs", "-1"), ("--epochs", "1.5"), ("--ep
 TRAIN_BAD_OPTIONS = [C(f"train {model} {option} {value}", "train", model, option, value, "--out", "{tmp}/new",
                        says=f"argument {option}")
                      for i, (option, value) in enumerate(COMMON_BAD)
-                     for model in [("classifier", "ae", "vae", "gan", "dcgan", "ddpm", "pixelcnn")[i % 7]]]
+                     for model in [("classifier", "ae", "vae", "gan", "dcgan", "ddpm", "pixelcnn", "pixelrnn")[i % 8]]]
 
 FAMILY_BAD = [   # model, option, value
     ("classifier", "--width", "0"), ("classifier", "--width", "4.5"),
@@ -123,6 +125,8 @@ FAMILY_BAD = [   # model, option, value
     ("ddpm", "--lr-schedule", "step"), ("ddpm", "--ema-decay", "nan"),
     ("pixelcnn", "--channels", "0"), ("pixelcnn", "--blocks", "0"), ("pixelcnn", "--figure-samples", "-1"),
     ("pixelcnn", "--hidden", "many"),
+    ("pixelrnn", "--layer", "diagonl"), ("pixelrnn", "--layer", "Row"), ("pixelrnn", "--hidden", "0"),
+    ("pixelrnn", "--layers", "-1"), ("pixelrnn", "--output-hidden", "1.5"), ("pixelrnn", "--lr-schedule", "step"),
 ]
 TRAIN_FAMILY = [C(f"train {model} {option} {value!r}", "train", model, option, value, "--out", "{tmp}/new",
                   says=f"argument {option}") for model, option, value in FAMILY_BAD]
@@ -171,6 +175,8 @@ TRAIN = [
     C("resume with another --seed", "train", "vae", "--out", "{vae}", "--resume", "--seed", "7", says="--seed"),
     C("resume a pixelcnn with --gated", "train", "pixelcnn", "--out", "{pixelcnn}", "--resume", "--gated",
       says="--gated"),
+    C("resume a row pixelrnn with --layer diagonal", "train", "pixelrnn", "--out", "{pixelrnn}", "--resume",
+      "--layer", "diagonal", says="--layer diagonal (the run has row)"),
     C("resume with the same options (fine: already done)", "train", "vae", "--out", "{vae}", "--resume",
       "--epochs", "1", "--no-progress", code=0, writes=("vae/",)),
 ]
@@ -249,6 +255,9 @@ RESTORE = [
     C("restore ae superres", "restore", "{ae}", "--task", "superres", says="cannot superres"),
     C("restore a vae", "restore", "{vae}", "--task", "inpaint", says="cannot restore"),
     C("restore pixelcnn inpaint", "restore", "{pixelcnn}", "--task", "inpaint", says="cannot inpaint"),
+    C("restore pixelrnn inpaint", "restore", "{pixelrnn}", "--task", "inpaint", says="cannot inpaint: it can complete"),
+    C("restore pixelrnn complete --mask center", "restore", "{pixelrnn}", "--task", "complete", "--mask", "center",
+      says="known pixels to come first in raster order"),
     C("restore ddpm complete", "restore", "{ddpm}", "--task", "complete", says="cannot complete"),
     C("restore gan inpaint", "restore", "{gan}", "--task", "inpaint", says="cannot restore"),
     C("restore classifier denoise", "restore", "{classifier}", "--task", "denoise", says="cannot restore"),
@@ -523,6 +532,9 @@ API_CASES = {   # case -> a call that must raise ValueError, RunError or OSError
     "start_run dcgan width 0": _start("dcgan", width=0),
     "make_config ddpm net resnet": lambda p: make_config({"model": "ddpm", "net": "resnet"}),
     "start_run pixelcnn channels -1": _start("pixelcnn", channels=-1),
+    "start_run pixelrnn layer diagonl": _start("pixelrnn", layer="diagonl"),
+    "make_config pixelrnn layers 0": lambda p: make_config({"model": "pixelrnn", "layers": 0}),
+    "make_config pixelrnn lr_schedule step": lambda p: make_config({"model": "pixelrnn", "lr_schedule": "step"}),
     "start_run classifier width None": _start("classifier", width=None),
     "start_run data missing": lambda p: start_run({"model": "vae", "data": p["missing"]}, p["tmp"] + "/new"),
     "start_run data a number": lambda p: start_run({"model": "vae", "data": 5}, p["tmp"] + "/new"),

@@ -5,10 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers import run, trained_run
-from scratchgen.autograd import no_grad
+from helpers import assert_evaluate_gives_the_exact_nll, checkpoint_differences, run, trained_run
 from scratchgen.evaluation import restoration
-from scratchgen.nn import load_checkpoint
 from scratchgen.training import RECIPES, load_run
 from scratchgen.training.runs import eval_images
 
@@ -30,19 +28,7 @@ def test_train_writes_samples_and_the_nll_curve_and_binarizes(pixelcnn_run):
 
 
 def test_evaluate_writes_the_exact_nll_of_the_binarized_test_set(pixelcnn_run):
-    r = run("evaluate", pixelcnn_run, "--n-samples", "0")
-    assert r.returncode == 0, r.stderr
-    metrics = json.load(open(os.path.join(pixelcnn_run, "metrics.json")))
-    assert metrics["test_images"] == 40 and "seed" in metrics["likelihood_binarization"]
-    assert metrics["bits_per_dim_exact"] == pytest.approx(metrics["nll_exact"] / (784 * np.log(2)))
-    # the same number as summing the model's Bernoulli log-probabilities of the binarized test bits
-    config, model = load_run(pixelcnn_run)
-    bits, _ = eval_images(config)
-    assert set(np.unique(bits)) == {0.0, 1.0}
-    with no_grad():
-        logits = model(bits[:, None]).data[:, 0]
-    log_p = np.where(bits == 1, -np.logaddexp(0, -logits), -np.logaddexp(0, logits)).sum(axis=(1, 2))
-    assert metrics["nll_exact"] == pytest.approx(-log_p.mean(), rel=1e-5)
+    assert_evaluate_gives_the_exact_nll(pixelcnn_run, "pixelcnn")
 
 
 def test_sample_writes_a_grid(pixelcnn_run):
@@ -80,11 +66,7 @@ def test_resume_continues_bit_for_bit(data_dir, tmp_path):
     assert not os.path.exists(os.path.join(straight, "figures", "samples_epoch001.png"))
     r = run("train", "pixelcnn", "--data", data_dir, "--epochs", "2", "--out", halted, "--resume", *quick)
     assert r.returncode == 0 and "resuming" in r.stdout, r.stderr
-    a = load_checkpoint(os.path.join(straight, "checkpoint.npz"))["model"]
-    b = load_checkpoint(os.path.join(halted, "checkpoint.npz"))["model"]
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert checkpoint_differences(straight, halted) == []
 
 
 def test_gated_variant_trains_and_evaluates(data_dir, tmp_path):

@@ -709,6 +709,15 @@ def test_fast_paths_accept_read_only_inputs():
         K.upsample_bilinear2d_backward(grad_y, x_shape, False),
         K.upsample_bilinear2d_backward_numpy(grad_y, x_shape, False),
     )
+    scan = (read_only(np.linspace(-2, 2, 24).reshape(2, 1, 3, 4)), read_only(np.ones((4, 2))), (-1, 0),
+            read_only(np.full((1, 3, 1), 0.5)), read_only(np.full((1, 3, 1), -0.5)))
+    hidden, cell, gates = K.lstm_scan_forward_numpy(*scan)
+    for fast, twin in zip(K.lstm_scan_forward(*scan), (hidden, cell, gates)):
+        assert_twin_close(fast, twin)
+    saved = (read_only(gates), read_only(hidden), read_only(cell), *scan[1:])
+    grads = (read_only(np.ones(hidden.shape)), read_only(np.ones(hidden.shape)))
+    for fast, twin in zip(K.lstm_scan_backward(*grads, *saved), K.lstm_scan_backward_numpy(*grads, *saved)):
+        assert_twin_close(fast, twin)
 
 
 # ------------------------------------------------------------------ optimizers
@@ -737,3 +746,33 @@ def test_adam_update_of_non_contiguous_parameter_matches_twin():
     K.adam_update(param, grad, exp_avg, exp_avg_sq, 1e-2, 0.9, 0.999, 1e-8, 1)
     K.adam_update_numpy(expected, grad, np.zeros((6, 4)), np.zeros((6, 4)), 1e-2, 0.9, 0.999, 1e-8, 1)
     assert_twin_close(param, expected)
+
+
+# ------------------------------------------------------------------ LSTM scan
+
+
+@st.composite
+def lstm_scan_cases(draw):
+    """The forward arguments (gates_from_input, state_weight, offsets, hidden0, cell0) in random layouts."""
+    dtype = draw(DTYPES)
+    steps, n, length, size = (draw(st.integers(1, 3)) for _ in range(4))
+    offsets = tuple(draw(st.lists(st.integers(-2, 2), min_size=1, max_size=3, unique=True)))
+    shapes = [(steps, n, length, 4 * size), (4 * size, len(offsets) * size), (n, length, size), (n, length, size)]
+    # pre-activations up to +-4 reach into the sigmoids' and tanh's flat tails
+    gates_from_input, state_weight, hidden0, cell0 = (
+        relayout(draw(values(dtype, shape)) * scale, draw(LAYOUTS)) for shape, scale in zip(shapes, (4, 2, 1, 1)))
+    return gates_from_input, state_weight, offsets, hidden0, cell0
+
+
+@given(lstm_scan_cases(), LAYOUTS, st.data())
+def test_lstm_scan_forward_and_backward_match_twin(case, layout, data):
+    gates_from_input, state_weight, offsets, hidden0, cell0 = case
+    fast, twin = K.lstm_scan_forward(*case), K.lstm_scan_forward_numpy(*case)
+    for a, b in zip(fast, twin):
+        assert_twin_close(a, b)
+    hidden, cell, gates = twin
+    grad_hidden, grad_cell = (relayout(data.draw(values(hidden.dtype, hidden.shape)), layout) for _ in range(2))
+    saved = (gates, hidden, cell, state_weight, offsets, hidden0, cell0)
+    for a, b in zip(K.lstm_scan_backward(grad_hidden, grad_cell, *saved),
+                    K.lstm_scan_backward_numpy(grad_hidden, grad_cell, *saved)):
+        assert_twin_close(a, b)

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
-from scratchgen import optim
+from scratchgen import kernels, optim
+from scratchgen.autograd import nn_ops
 from scratchgen.data.glyphs import generate
 from scratchgen.gradcheck import gradcheck_module
 from scratchgen.models.pixelcnn import RasterBernoulli, receptive_field
-from scratchgen.models.pixelrnn import DiagonalBiLSTM, PixelRNN, RowLSTM, lstm_cell, skew, unskew
+from scratchgen.models.pixelrnn import DiagonalBiLSTM, PixelRNN, RowLSTM, skew, unskew
 
 layer_types = pytest.mark.parametrize("layer", ["row", "diagonal"])
 
@@ -28,16 +29,42 @@ def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def test_lstm_cell_is_equation_3_with_a_tanh_content_gate():
+@pytest.mark.parametrize("scan", ["numpy twin", "op"])
+def test_one_step_of_the_lstm_scan_is_equation_3_with_a_tanh_content_gate(scan):
+    # the Diagonal BiLSTM's step: K_ss reads the previous state at l - 1 and l (offsets -1, 0)
     rng = np.random.default_rng(0)
-    o, f, i = rng.uniform(-2, 2, size=(3, 2, 5))
-    g = -rng.uniform(0.5, 2, size=(2, 5))  # negative content: tanh(g) < 0 < sigmoid(g)
-    previous_cell = rng.uniform(-1, 1, size=(2, 5))
-    hidden, cell = lstm_cell(sg.tensor(np.concatenate([o, f, i, g], axis=-1), dtype=np.float64),
-                             sg.tensor(previous_cell, dtype=np.float64))
+    o, f, i = rng.uniform(-2, 2, size=(3, 2, 4, 5))
+    g = -rng.uniform(1.5, 2.5, size=(2, 4, 5))  # negative content: tanh(g) < 0 < sigmoid(g)
+    previous_hidden = rng.uniform(-0.1, 0.1, size=(2, 4, 5))  # K_ss h_{i-1} within +-1: g stays negative
+    previous_cell = rng.uniform(-1, 1, size=(2, 4, 5))
+    state_weight = rng.uniform(-1, 1, size=(20, 10))
+    gates_from_input = np.concatenate([o, f, i, g], axis=-1)[None]  # one step
+    if scan == "op":
+        hidden, cell = (s.data[0] for s in nn_ops.lstm_scan(sg.tensor(gates_from_input), state_weight, (-1, 0),
+                                                            (previous_hidden, previous_cell)))
+    else:
+        hidden, cell = (s[0] for s in kernels.lstm_scan_forward_numpy(gates_from_input, state_weight, (-1, 0),
+                                                                      previous_hidden, previous_cell)[:2])
+    above = np.concatenate([np.zeros((2, 1, 5)), previous_hidden[:, :-1]], axis=1)  # zero above row 0
+    o, f, i, g = np.split(gates_from_input[0] + np.concatenate([above, previous_hidden], -1) @ state_weight.T, 4, -1)
     expected_cell = sigmoid(f) * previous_cell + sigmoid(i) * np.tanh(g)
-    np.testing.assert_allclose(cell.data, expected_cell, rtol=1e-12)
-    np.testing.assert_allclose(hidden.data, sigmoid(o) * np.tanh(expected_cell), rtol=1e-12)
+    np.testing.assert_allclose(cell, expected_cell, rtol=1e-12)
+    np.testing.assert_allclose(hidden, sigmoid(o) * np.tanh(expected_cell), rtol=1e-12)
+
+
+@pytest.mark.parametrize("gates_shape, weight_shape, offsets, state_shape, message", [
+    ((2, 1, 3, 6), (8, 4), (0,), None, r"gates_from_input must be \(T, N, L, 4h\)"),
+    ((0, 1, 3, 8), (8, 4), (-1, 0), None, r"gates_from_input must be \(T, N, L, 4h\)"),
+    ((2, 1, 3, 8), (8, 6), (-1, 0), None, r"state_weight must have shape \(8, 4\)"),
+    ((2, 1, 3, 8), (8, 2), (), None, "offsets must be a non-empty sequence of ints"),
+    ((2, 1, 3, 8), (8, 2), (0.5,), None, "offsets must be a non-empty sequence of ints"),
+    ((2, 1, 3, 8), (8, 2), 0, None, "offsets must be a non-empty sequence of ints"),
+    ((2, 1, 3, 8), (8, 4), (-1, 0), (1, 2, 2), r"state must be a pair \(h, c\) of shape \(1, 3, 2\)"),
+])
+def test_lstm_scan_refuses_inconsistent_arguments(gates_shape, weight_shape, offsets, state_shape, message):
+    state = None if state_shape is None else (np.zeros(state_shape), np.zeros(state_shape))
+    with pytest.raises(ValueError, match="lstm_scan: " + message):
+        nn_ops.lstm_scan(np.zeros(gates_shape), np.zeros(weight_shape), offsets, state)
 
 
 def test_skew_places_pixel_r_c_at_r_r_plus_c_and_unskew_inverts_it():

@@ -3,18 +3,19 @@
 A recipe says how a family is built from its config, trained (step, optimizer, EMA, schedule,
 the random streams its step draws from), evaluated and drawn, and what can be done with a
 trained run (sample, reconstruct, restore). The CLI and ``train_run`` are built from this
-registry, so a new family is one new module and one line here.
+registry, so a new family is one new recipe: in a module of its own and one line here, or beside
+the family it shares most with (PixelRNN beside PixelCNN in autoregressive.py).
 """
 from __future__ import annotations
 
 from ...optim import EMA
 from ..runs import CONFIG, RunError, checkpoint_mismatch, read_checkpoint, read_config
-from . import autoencoders, classifier, ddpm, gan, pixelcnn
+from . import autoencoders, autoregressive, classifier, ddpm, gan
 from .recipe import Recipe
 
 __all__ = ["RECIPES", "Recipe", "build_model", "load_run"]
 
-RECIPES = {**classifier.RECIPES, **autoencoders.RECIPES, **gan.RECIPES, **ddpm.RECIPES, **pixelcnn.RECIPES}
+RECIPES = {**classifier.RECIPES, **autoencoders.RECIPES, **gan.RECIPES, **ddpm.RECIPES, **autoregressive.RECIPES}
 
 
 def build_model(config: dict):
