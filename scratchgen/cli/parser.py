@@ -71,10 +71,10 @@ def _data_parser(commands_):
 def _demo_parser(commands_):
     d = commands_.add_parser("demo", formatter_class=FORMATTER,
                              help="train, evaluate and show every model family in one gallery",
-                             description="Train the judging classifier, an autoencoder, a VAE, a GAN, a DDPM and a "
-                                         "PixelCNN within a time budget, evaluate each, sample and restore, and write "
-                                         "OUT/index.html (a self-contained page) and OUT/summary.md. Each model's run "
-                                         "directory is OUT/MODEL.")
+                             description="Train the judging classifier, an autoencoder, a VAE, a GAN, a DDPM, a "
+                                         "PixelCNN and a PixelRNN within a time budget, evaluate each, sample and "
+                                         "restore, and write OUT/index.html (a self-contained page) and "
+                                         "OUT/summary.md. Each model's run directory is OUT/MODEL.")
     d.add_argument("--data", type=data_option, default=DEFAULT_DATASET,
                    help="dataset (the built-in glyph-digits needs no download)")
     d.add_argument("--minutes", type=positive, default=10, help="the time budget of the whole demo")
