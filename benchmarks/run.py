@@ -13,7 +13,7 @@ process that runs only that workload: its peak RSS, and in parentheses how much 
 added on top of the process with the model built.
 
 Both sides run under the same allocator and thread settings: freed memory is kept for reuse
-(``scratchgen.allocator``, as ``scratchgen train`` does, unless --default-malloc) rather than
+(``scratchgen.allocator``, as ``import scratchgen`` does, unless --default-malloc) rather than
 returned to the OS and faulted back in every step, and run.py re-executes itself with the thread
 count in the environment of OpenBLAS, OpenMP and Numba, unless those are already set; the output
 says which.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import ctypes
 import json
 import os
 import platform
@@ -70,6 +71,8 @@ def reexec_with_environment(args) -> None:
     """
     wanted = {name: str(args.threads) for name in THREAD_VARIABLES}
     missing = {name: value for name, value in wanted.items() if name not in os.environ}
+    if args.default_malloc and os.environ.get(allocator.OPT_OUT_VARIABLE) != "0":
+        missing[allocator.OPT_OUT_VARIABLE] = "0"   # else `import scratchgen` keeps freed memory
     if missing and "SCRATCHGEN_BENCH_REEXEC" not in os.environ:
         env = {**os.environ, **missing, "SCRATCHGEN_BENCH_REEXEC": "1"}
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
@@ -184,7 +187,54 @@ def describe_environment(args) -> dict:
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "malloc": allocator.describe(),
         "threads": args.threads, "blas_threads": _blas_threads(),
+        "openblas_core": openblas_core(), "openblas_coretype_variable": os.environ.get("OPENBLAS_CORETYPE"),
+        "numba_target": numba_target(),
     }
+
+
+def openblas_core() -> str | None:
+    """The kernel family ("Haswell", "SkylakeX", "Zen"...) of the OpenBLAS that NumPy loaded, or None."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return None
+    libraries = {line.split()[-1] for line in maps.read_text().splitlines() if "openblas" in line.lower()}
+    for path in sorted(libraries):
+        library = ctypes.CDLL(path)
+        # NumPy's wheels rename the symbols (scipy_openblas..._64_); a system OpenBLAS keeps the plain name
+        for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                       "openblas_get_corename64_"):
+            get_corename = getattr(library, symbol, None)
+            if get_corename is not None:
+                get_corename.restype = ctypes.c_char_p
+                return get_corename().decode()
+    return None
+
+
+def openblas_core_unpinned() -> str | None:
+    """The kernel OpenBLAS picks on this CPU without OPENBLAS_CORETYPE: asked of a fresh process."""
+    env = {key: value for key, value in os.environ.items() if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    code = "import numpy, sys; sys.path.insert(0, sys.argv[1]); import run; print(run.openblas_core())"
+    result = subprocess.run([sys.executable, "-c", code, str(HERE)], env=env, capture_output=True, text=True)
+    return result.stdout.strip() or None
+
+
+def numba_target() -> str:
+    """The CPU that Numba compiles for: NUMBA_CPU_NAME if set (e.g. generic), else the host's."""
+    import llvmlite.binding as llvm  # noqa: PLC0415 (loaded with numba)
+
+    return os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
+
+
+def pinned_kernel_warning(environment: dict) -> str | None:
+    """A warning when OPENBLAS_CORETYPE makes OpenBLAS run another kernel than it would pick here."""
+    if environment["openblas_coretype_variable"] is None:
+        return None
+    chosen = openblas_core_unpinned()
+    if chosen is None or chosen == environment["openblas_core"]:
+        return None
+    return (f"# WARNING: OPENBLAS_CORETYPE={environment['openblas_coretype_variable']} pins OpenBLAS to its "
+            f"{environment['openblas_core']} kernels; on this CPU it would pick {chosen}, as on a user's machine. "
+            f"Time with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py ...`")
 
 
 def _blas_threads():
@@ -259,7 +309,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     reexec_with_environment(args)
     if not args.default_malloc:
-        allocator.keep_freed_memory()
+        allocator.keep_freed_memory()   # even where SCRATCHGEN_KEEP_FREED_MEMORY=0: both sides alike
     if args.memory_of:
         name, side = args.memory_of.split(":")
         if side == "torch":
@@ -293,6 +343,9 @@ def main(argv=None) -> int:
     if torch_side is not None:
         environment["torch"] = torch_side.version()
     print("# " + json.dumps(environment), flush=True)
+    warning = pinned_kernel_warning(environment)
+    if warning:
+        print(warning, flush=True)
 
     records = []
     out = args.json.open("w") if args.json else None
@@ -310,7 +363,8 @@ def main(argv=None) -> int:
     print()
     print(format_table(records, torch_side is not None))
     print(f"\n{environment['date']}, {environment['machine']}, {args.threads} threads, "
-          f"malloc: {environment['malloc']}, "
+          f"malloc: {environment['malloc']}, OpenBLAS kernel {environment['openblas_core']}, "
+          f"Numba target {environment['numba_target']}, "
           f"load average {os.getloadavg()[0]:.2f}")
     if torch_side is not None and not all(r["loss_agrees"] for r in records):
         print("loss check FAILED for: " + ", ".join(r["workload"] for r in records if not r["loss_agrees"]))

@@ -235,6 +235,158 @@ def _ddpm_sample(workload):
     return step
 
 
+class MaskedConv2d(nn.Conv2d):
+    """PixelCNN's causal convolution: the weight times a mask of the kernel's rows above the centre
+    and its centre row left of the centre, with the centre (mask B) or without it (mask A)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, mask_type, padding):
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding)
+        kh, kw = self.kernel_size
+        mask = torch.zeros(self.weight.shape)
+        mask[:, :, :kh // 2] = 1
+        mask[:, :, kh // 2, :kw // 2 + (mask_type == "B")] = 1
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+def lstm_step(pre_activations, cell):
+    """Eq. (3) of the PixelRNN paper: the new (hidden, cell) from the pre-activations [o, f, i, g] (..., 4h)."""
+    o, f, i, g = pre_activations.chunk(4, dim=-1)
+    cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cell), cell
+
+
+class RowLSTM(nn.Module):
+    """scratchgen.models.pixelrnn.RowLSTM: one LSTM step per row, from the top."""
+
+    def __init__(self, channels_in, hidden, kernel=3):
+        super().__init__()
+        self.hidden, self.kernel = hidden, kernel
+        self.input_to_state = MaskedConv2d(channels_in, 4 * hidden, (1, kernel), "B", padding=(0, kernel // 2))
+        self.state_to_state = nn.Linear(kernel * hidden, 4 * hidden, bias=False)
+
+    def forward(self, x):
+        n, _, height, width = x.shape
+        half = self.kernel // 2
+        gates = self.input_to_state(x).permute(0, 2, 3, 1)  # (N, H, W, 4h)
+        hidden = cell = x.new_zeros(n, width, self.hidden)
+        rows = []
+        for row in range(height):
+            # K_ss reads the row above at columns c - half ... c + half (zeros outside), side by side
+            padded = F.pad(hidden, (0, 0, half, half))
+            neighbours = torch.cat([padded[:, j:j + width] for j in range(self.kernel)], dim=-1)
+            hidden, cell = lstm_step(gates[:, row] + self.state_to_state(neighbours), cell)
+            rows.append(hidden)
+        return torch.stack(rows, dim=1).permute(0, 3, 1, 2)  # (N, h, H, W)
+
+
+def skew(x):
+    """Shift row r of (N, C, H, W) right by r, padding with zeros to width W + H - 1: diagonals become columns."""
+    height = x.shape[2]
+    return torch.stack([F.pad(x[:, :, row], (row, height - 1 - row)) for row in range(height)], dim=2)
+
+
+def unskew(x):
+    """The inverse of ``skew``: (N, C, H, W + H - 1) back to (N, C, H, W)."""
+    height = x.shape[2]
+    width = x.shape[3] - height + 1
+    return torch.stack([x[:, :, row, row:row + width] for row in range(height)], dim=2)
+
+
+def shift_down(x):
+    """Row r receives row r - 1, row 0 zeros."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+class DiagonalLSTM(nn.Module):
+    """scratchgen.models.pixelrnn.DiagonalLSTM: one LSTM step per column of the skewed map, from the left."""
+
+    def __init__(self, channels_in, hidden):
+        super().__init__()
+        self.hidden = hidden
+        self.input_to_state = nn.Conv2d(channels_in, 4 * hidden, 1)
+        self.state_to_state = nn.Linear(2 * hidden, 4 * hidden, bias=False)
+
+    def forward(self, x):
+        n, _, height, _ = x.shape
+        gates = skew(self.input_to_state(x)).permute(0, 3, 2, 1)  # (N, W + H - 1, H, 4h)
+        hidden = cell = x.new_zeros(n, height, self.hidden)
+        columns = []
+        for column in range(gates.shape[1]):
+            # K_ss reads the previous column at rows r - 1 (zeros above row 0) and r, side by side
+            above = F.pad(hidden, (0, 0, 1, 0))[:, :-1]
+            hidden, cell = lstm_step(gates[:, column] + self.state_to_state(torch.cat([above, hidden], dim=-1)), cell)
+            columns.append(hidden)
+        return unskew(torch.stack(columns, dim=3).permute(0, 2, 1, 3))  # (N, h, H, W)
+
+
+class DiagonalBiLSTM(nn.Module):
+    """scratchgen.models.pixelrnn.DiagonalBiLSTM: from the left, plus from the right shifted down a row."""
+
+    def __init__(self, channels_in, hidden):
+        super().__init__()
+        self.from_left = DiagonalLSTM(channels_in, hidden)
+        self.from_right = DiagonalLSTM(channels_in, hidden)
+
+    def forward(self, x, right_input=None):
+        right_input = x if right_input is None else right_input
+        from_right = self.from_right(right_input.flip(3)).flip(3)
+        return self.from_left(x) + shift_down(from_right)
+
+
+class PixelRNN(nn.Module):
+    """scratchgen.models.pixelrnn.PixelRNN, module for module, with the same default sizes."""
+
+    def __init__(self, layer, hidden=16, layers=4, output_hidden=32):
+        super().__init__()
+        self.layer = layer
+        self.input = MaskedConv2d(1, 2 * hidden, 7, "A", padding=3)
+        if layer == "diagonal":
+            # scratchgen's fix: the first layer's direction from the right also reads each pixel's own value
+            self.input_from_right = MaskedConv2d(1, 2 * hidden, 7, "B", padding=3)
+        recurrent = {"row": RowLSTM, "diagonal": DiagonalBiLSTM}[layer]
+        self.recurrent = nn.ModuleList([recurrent(2 * hidden, hidden) for _ in range(layers)])
+        self.expand = nn.ModuleList([nn.Conv2d(hidden, 2 * hidden, 1) for _ in range(layers)])
+        self.output = nn.Sequential(nn.ReLU(), nn.Conv2d(2 * hidden, output_hidden, 1), nn.ReLU(),
+                                    nn.Conv2d(output_hidden, 1, 1))
+
+    def forward(self, x):
+        features = self.input(x)
+        for index, (recurrent, expand) in enumerate(zip(self.recurrent, self.expand)):
+            if self.layer == "diagonal" and index == 0:
+                hidden = recurrent(features, right_input=self.input_from_right(x))
+            else:
+                hidden = recurrent(features)
+            features = features + expand(hidden)
+        return self.output(features)
+
+    def nll(self, x):
+        """-log p(x) in nats for each image: the Bernoulli NLL of every pixel, summed."""
+        return F.binary_cross_entropy_with_logits(self(x), x, reduction="none").flatten(1).sum(1)
+
+
+def pixelrnn_twin(scratchgen_model):
+    """The PixelRNN of the same layer type with the weights of a scratchgen PixelRNN, and its own masks.
+
+    The masks are architecture, not weights: the twin computes with those it built, so that a
+    mask of scratchgen's that differs shows in the loss instead of being copied over.
+    """
+    model = PixelRNN(scratchgen_model.layer)
+    own_masks = {name: mask.clone() for name, mask in model.named_buffers()}
+    _copy_weights(model, scratchgen_model)
+    model.load_state_dict(own_masks, strict=False)
+    return model
+
+
+def _pixelrnn(workload):
+    model = pixelrnn_twin(workload.modules["model"])
+    x = torch.from_numpy(workload.inputs["x"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return _training_step(optimizer, lambda: model.nll(x).mean())
+
+
 def _op(workload, forward, names):
     tensors = [torch.from_numpy(workload.inputs[name]).clone().requires_grad_() for name in names]
     upstream = torch.from_numpy(workload.inputs["upstream"])
@@ -255,6 +407,8 @@ _TWINS = {
     "gan_mlp": _gan,
     "ddpm_unet": _ddpm_unet,
     "ddpm_sample": _ddpm_sample,
+    "pixelrnn_row": _pixelrnn,
+    "pixelrnn_diagonal": _pixelrnn,
     "conv2d": lambda w: _op(w, lambda x, w_, b: F.conv2d(x, w_, b, stride=1, padding=1), ("x", "w", "b")),
     "conv_transpose2d": lambda w: _op(w, lambda x, w_, b: F.conv_transpose2d(x, w_, b, stride=2, padding=1),
                                       ("x", "w", "b")),

@@ -18,11 +18,12 @@ import scratchgen.nn as nn
 import scratchgen.nn.functional as F
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule
 from scratchgen.models.gan import MLPDiscriminator, MLPGenerator, discriminator_loss, generator_loss
+from scratchgen.models.pixelrnn import PixelRNN
 from scratchgen.models.unet import UNet
 from scratchgen.optim import Adam
 
-NAMES = ("vae_mlp", "gan_mlp", "vae_conv", "ddpm_unet", "ddpm_sample", "conv2d", "conv_transpose2d",
-         "groupnorm", "matmul")
+NAMES = ("vae_mlp", "gan_mlp", "vae_conv", "ddpm_unet", "ddpm_sample", "pixelrnn_row", "pixelrnn_diagonal",
+         "conv2d", "conv_transpose2d", "groupnorm", "matmul")
 
 
 @dataclass
@@ -193,6 +194,26 @@ def ddpm_sample(seed=0, batch=64, timestep=500):
     model.eval()
     return Workload("ddpm_sample", {"model": model}, {"x_t": x_t, "t": t, "z": z}, step, f"batch {batch}",
                     extra=constants)
+
+
+# ------------------------------------------------------------------------------------------ PixelRNN
+def _pixelrnn_workload(name, layer, seed, batch):
+    sg.manual_seed(seed)
+    model = PixelRNN(layer=layer)
+    rng = np.random.default_rng(seed)
+    # Binary images with each pixel on with probability 0.13, about MNIST's mean intensity.
+    x = (_uniform(rng, batch, 1, 28, 28) < 0.13).astype(np.float32)
+    optimizer = Adam(model.parameters(), lr=1e-3)
+    return Workload(name, {"model": model}, {"x": x}, _training_step(optimizer, lambda: model.nll(x).mean()),
+                    f"batch {batch}")
+
+
+def pixelrnn_row(seed=0, batch=64):
+    return _pixelrnn_workload("pixelrnn_row", "row", seed, batch)
+
+
+def pixelrnn_diagonal(seed=0, batch=64):
+    return _pixelrnn_workload("pixelrnn_diagonal", "diagonal", seed, batch)
 
 
 # ------------------------------------------------------------------------------------------ single ops

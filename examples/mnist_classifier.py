@@ -11,7 +11,6 @@ looks for the judge of a DATA run when no ``--classifier`` is given.
 """
 import argparse
 
-from scratchgen.allocator import keep_freed_memory
 from scratchgen.cli import data_option
 from scratchgen.data import DEFAULT_DATASET
 from scratchgen.training import COMMON_OPTIONS, RECIPES, RunError, train_run
@@ -35,7 +34,6 @@ def main():
     args = p.parse_args()
     out = args.out or default_classifier_dir(args.data)
 
-    keep_freed_memory()     # reuse the convolutions' buffers, as `scratchgen train` does
     try:
         trained = train_run({"model": "classifier", "data": args.data, "epochs": args.epochs, "width": args.width,
                              "minutes": args.minutes, "seed": args.seed}, out, resume=args.resume,

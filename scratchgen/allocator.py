@@ -7,12 +7,19 @@ was mmap-ed) and faults fresh pages back in when the next step allocates the sam
 every allocation from its heap and never to shrink it, so a training loop that allocates the
 same shapes every step reuses the same memory: a DDPM UNet step runs about 1.3x faster. The
 cost is that the process keeps its peak memory until it exits.
+
+``import scratchgen`` turns it on (``keep_freed_memory_unless_opted_out``), so the Python API and
+the example scripts run as fast as the ``scratchgen`` command; ``SCRATCHGEN_KEEP_FREED_MEMORY=0``
+in the environment leaves glibc's default alone (a long-lived process that wants its memory back).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
+
+OPT_OUT_VARIABLE = "SCRATCHGEN_KEEP_FREED_MEMORY"
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _NEVER = 2**31 - 1
@@ -29,6 +36,11 @@ def keep_freed_memory() -> bool:
             return False
         _state["kept"] = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _NEVER))
     return _state["kept"]
+
+
+def keep_freed_memory_unless_opted_out() -> bool:
+    """What ``import scratchgen`` does: ``keep_freed_memory()`` unless SCRATCHGEN_KEEP_FREED_MEMORY=0."""
+    return os.environ.get(OPT_OUT_VARIABLE) != "0" and keep_freed_memory()
 
 
 def describe() -> str:

@@ -1,19 +1,22 @@
 """The benchmark workloads run and compute what their PyTorch twins compute (no timing here).
 
-Each scratchgen workload is built at its real shapes (the DDPM ones at a smaller batch, to keep
-the suite fast) and runs one step; with PyTorch installed, the twin built from the same weights
-and inputs must give the same first loss, as ``benchmarks/run.py --compare torch`` checks.
+Each scratchgen workload is built at its real shapes (the DDPM and PixelRNN ones at a smaller
+batch, to keep the suite fast) and runs one step; with PyTorch installed, the twin built from the
+same weights and inputs must give the same first loss, as ``benchmarks/run.py --compare torch``
+checks. For PixelRNN, whose LSTM has its own backpropagation through time (kernels/lstm.py), the
+gradients must agree too.
 """
+import argparse
 import json
 import math
 import os
 import sys
 from pathlib import Path
 
+import llvmlite.binding as llvm
 import numpy as np
 import pytest
 
-from scratchgen import allocator
 from scratchgen.autograd import manual_seed
 from scratchgen.data import DataLoader
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_model_space
@@ -24,7 +27,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import run  # noqa: E402
 import workloads  # noqa: E402
 
-SMALLER = {"ddpm_unet": dict(batch=4), "ddpm_sample": dict(batch=4)}
+SMALLER = {name: dict(batch=4) for name in ("ddpm_unet", "ddpm_sample", "pixelrnn_row", "pixelrnn_diagonal")}
+
+
+@pytest.fixture
+def torch_workloads():
+    """The twins, with PyTorch on one thread for the test, then back to its thread count.
+
+    A PixelRNN twin's step is thousands of small ops (its LSTM loops), and on a busy machine each
+    waits for a descheduled worker of PyTorch's thread pool: on 2 loaded cores a step of
+    ``pixelrnn_row`` at batch 4 took 8 s with 2 threads, 0.1 s with one.
+    """
+    torch = pytest.importorskip("torch")
+    import torch_workloads  # noqa: PLC0415 (loads torch: only after the importorskip)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch_workloads
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", workloads.NAMES)
@@ -34,10 +54,7 @@ def test_workload_step_gives_a_finite_loss(name):
 
 
 @pytest.mark.parametrize("name", workloads.NAMES)
-def test_workload_loss_agrees_with_pytorch(name):
-    pytest.importorskip("torch")
-    import torch_workloads  # noqa: PLC0415 (loads torch: only after the importorskip)
-
+def test_workload_loss_agrees_with_pytorch(name, torch_workloads):
     workload = workloads.build(name, **SMALLER.get(name, {}))
     torch_step = torch_workloads.twin(workload)
     ours, theirs = workload.step(), torch_step()
@@ -47,17 +64,50 @@ def test_workload_loss_agrees_with_pytorch(name):
     assert run.losses_agree(ours, theirs), (ours, theirs)
 
 
+@pytest.mark.parametrize("name", ["pixelrnn_row", "pixelrnn_diagonal"])
+def test_pixelrnn_gradients_agree_with_pytorch(name, torch_workloads):
+    """Every parameter's gradient is what PyTorch's autograd finds through the twin's LSTM loops.
+
+    The second step above hardly sees the gradients' sizes: Adam's first update is
+    lr g / (|g| + eps), the sign of g. Here scratchgen's own backpropagation through time
+    (kernels/lstm.py) meets autograd's, parameter by parameter.
+    """
+    import torch  # noqa: PLC0415 (present: the fixture skips without it)
+
+    workload = workloads.build(name, batch=2)
+    model = workload.modules["model"]
+    twin = torch_workloads.pixelrnn_twin(model)
+    model.nll(workload.inputs["x"]).mean().backward()
+    twin.nll(torch.from_numpy(workload.inputs["x"])).mean().backward()
+    theirs = dict(twin.named_parameters())
+    assert sorted(theirs) == sorted(parameter_name for parameter_name, _ in model.named_parameters())
+    for parameter_name, parameter in model.named_parameters():
+        expected = theirs[parameter_name].grad.numpy()
+        assert np.abs(parameter.grad - expected).max() <= 1e-4 * np.abs(expected).max(), parameter_name
+
+
 def test_percentile_interpolates():
     assert run.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
     assert run.percentile([0.0, 10.0], 10) == pytest.approx(1.0)
 
 
 
-def test_keep_freed_memory_turns_glibc_mallopt_on():
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc's mallopt only")
-    assert allocator.keep_freed_memory() and allocator.keep_freed_memory()   # idempotent
-    assert allocator.describe().startswith("freed memory kept")
+def test_the_environment_names_the_openblas_kernel_and_the_numba_target():
+    environment = run.describe_environment(argparse.Namespace(threads=1))
+    assert environment["numba_target"] == (os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name())
+    if environment["openblas_core"] is None:
+        pytest.skip("NumPy here is not linked to OpenBLAS")
+    assert environment["openblas_core"] == run.openblas_core_unpinned() or os.environ.get("OPENBLAS_CORETYPE")
+
+
+def test_a_pinned_openblas_kernel_is_warned_about_only_when_it_differs():
+    chosen = run.openblas_core_unpinned()
+    if chosen is None:
+        pytest.skip("NumPy here is not linked to OpenBLAS")
+    assert run.pinned_kernel_warning({"openblas_coretype_variable": None, "openblas_core": "Prescott"}) is None
+    assert run.pinned_kernel_warning({"openblas_coretype_variable": chosen, "openblas_core": chosen}) is None
+    warning = run.pinned_kernel_warning({"openblas_coretype_variable": "Prescott", "openblas_core": "Prescott"})
+    assert f"would pick {chosen}" in warning and "env -u OPENBLAS_CORETYPE" in warning
 
 
 def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tmp_path):

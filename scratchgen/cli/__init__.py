@@ -11,7 +11,6 @@ import errno
 import os
 import sys
 
-from ..allocator import keep_freed_memory
 from ..training import RunError, TrainingDiverged
 from .demo import DemoError
 from .parser import build_parser, data_option
@@ -48,7 +47,6 @@ def _os_error_message(error: OSError, output_option: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    keep_freed_memory()
     run = args.pop("run")
     args.pop("command")
     args.pop("what", None)
