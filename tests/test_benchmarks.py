@@ -92,9 +92,12 @@ def test_percentile_interpolates():
 
 
 
-def test_the_environment_names_the_openblas_kernel_and_the_numba_target():
+def test_the_environment_names_the_openblas_kernel_and_the_numba_target(monkeypatch):
+    monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+    assert run.numba_target() == llvm.get_host_cpu_name()
+    monkeypatch.setenv("NUMBA_CPU_NAME", "generic")
     environment = run.describe_environment(argparse.Namespace(threads=1))
-    assert environment["numba_target"] == (os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name())
+    assert environment["numba_target"] == "generic"
     if environment["openblas_core"] is None:
         pytest.skip("NumPy here is not linked to OpenBLAS")
     assert environment["openblas_core"] == run.openblas_core_unpinned() or os.environ.get("OPENBLAS_CORETYPE")

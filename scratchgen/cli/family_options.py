@@ -171,8 +171,8 @@ def _pixelrnn(p, d):
     p.add_argument("--layer", choices=list(LAYERS), default=d["layer"],
                    help="the recurrent layer: row (Row LSTM: one LSTM step per row, sees the triangle above and the "
                         "pixels to the left) or diagonal (Diagonal BiLSTM: sees the whole past, ~2.4x the time per "
-                        "step and far slower sampling: set --epochs to about 4 for the hour that row's default "
-                        "10 take)")
+                        "step and far slower sampling: about 3.4 epochs fit in an hour, e.g. --epochs 4 "
+                        "--minutes 60)")
     p.add_argument("--hidden", type=positive_int, default=d["hidden"],
                    help="features h of each LSTM gate; the residual stream between the layers has 2h")
     p.add_argument("--layers", type=positive_int, default=d["layers"],

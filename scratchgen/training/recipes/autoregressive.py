@@ -177,7 +177,7 @@ RECIPES = {
                                 defaults=dict(lr=3e-3, batch_size=64, epochs=6)),
     "pixelrnn": _autoregressive("PixelRNN", PIXELRNN_OPTIONS, _configure_pixelrnn, _build_pixelrnn,
                                 # lr 3e-3 beat 1e-3 over 5 minutes on 5,000 validation images held out of the
-                                # training set (91.1 against 93.9 nats); 10 epochs of Row LSTM steps at ~0.38 s
-                                # (782 in those 5 minutes): about an hour on 2 cores
+                                # training set (91.1 against 93.9 nats); 10 epochs of Row LSTM steps at ~0.42 s
+                                # take about 66 minutes on 2 cores: --minutes 60 ends in the tenth (84.26 nats)
                                 defaults=dict(lr=3e-3, batch_size=64, epochs=10)),
 }
