@@ -59,7 +59,10 @@ STAGES = [
           commands=[("sample", {}), ("reconstruct", {})],
           images=[("samples from the prior", SAMPLES), ("latent interpolation", INTERPOLATION),
                   ("loss (negative ELBO)", LOSS_CURVE)]),
-    Stage("gan", 0.17, "Generative adversarial network", {},
+    # A minute of the gan recipe's lr 2e-4, batch 128 is ~1,300 steps on an idle core but ~150 on a busy
+    # machine, too few for G to leave its start, where every z gives the same image; lr 1e-3 on batches of
+    # 64 leaves it within ~150 steps (measured in docs/gan.md, "The demo's GAN").
+    Stage("gan", 0.17, "Generative adversarial network", dict(lr=1e-3, batch_size=64),
           commands=[("sample", {})],
           images=[("samples", SAMPLES), ("losses", LOSS_CURVE)]),
     Stage("ddpm", 0.32, "Denoising diffusion (DDPM, DDIM sampling)", dict(net="mlp"),

@@ -25,6 +25,10 @@ def demo_dir(tmp_path_factory):
     return out
 
 
+def test_the_stage_shares_divide_the_whole_training_time():
+    assert math.isclose(sum(stage.share for stage in STAGES), 1.0)
+
+
 def test_every_model_family_is_in_the_gallery_and_every_image_it_names_exists(demo_dir):
     page = open(os.path.join(demo_dir, "index.html")).read()
     summary = open(os.path.join(demo_dir, "summary.md")).read()
