@@ -18,7 +18,7 @@ correct; the tests hold every fast path to its twin.
     pool        max and average pooling forward/backward
     windows     sliding-window geometry and per-tap views shared by the conv and pool twins
     norm        moments, normalize forward/backward for batch/group/layer norm; fused group norm
-    upsample    bilinear resampling forward/backward
+    upsample    nearest and bilinear upsampling forward/backward
     lstm        PixelRNN's LSTM (eq. 3) over a whole scan of steps, forward/backward through time
 """
 from .activation import silu_backward, silu_backward_numpy, silu_forward, silu_forward_numpy
@@ -66,6 +66,10 @@ from .upsample import (
     upsample_bilinear2d_backward_numpy,
     upsample_bilinear2d_forward,
     upsample_bilinear2d_forward_numpy,
+    upsample_nearest2d_backward,
+    upsample_nearest2d_backward_numpy,
+    upsample_nearest2d_forward,
+    upsample_nearest2d_forward_numpy,
 )
 from .windows import conv_output_size
 
@@ -116,4 +120,8 @@ __all__ = [
     "upsample_bilinear2d_backward_numpy",
     "upsample_bilinear2d_forward",
     "upsample_bilinear2d_forward_numpy",
+    "upsample_nearest2d_backward",
+    "upsample_nearest2d_backward_numpy",
+    "upsample_nearest2d_forward",
+    "upsample_nearest2d_forward_numpy",
 ]

@@ -214,9 +214,9 @@ def _images_first(channel_rows, n_images, grid):
     return np.ascontiguousarray(images.transpose(1, 0, 2, 3))
 
 
-def _gemm_conv(cols, w, groups, window, grid):
+def _gemm_conv(cols, w, b, groups, window, grid):
     y = _by_group(w.reshape(w.shape[0], -1), groups) @ _by_group(cols, groups)
-    return _images_first(y.reshape(w.shape[0], -1), cols.shape[1] // (grid[0] * grid[1]), grid)
+    return _add_bias(_images_first(y.reshape(w.shape[0], -1), cols.shape[1] // (grid[0] * grid[1]), grid), b)
 
 
 def _flipped_window(window):
@@ -245,7 +245,7 @@ def _gemm_input_grad(grad_y, w, groups, window, x_shape):
         # Fewer output than input channels: unfolding grad_y (Cout*KH*KW rows) for a convolution
         # with the flipped kernel moves less memory than col2im of Cin*KH*KW rows, and its GEMM
         # sums over Cout*KH*KW instead of Cout.
-        return _gemm_conv(_im2col(grad_y, flipped, x_shape[2:]), _flipped_weight(w, groups), groups, flipped,
+        return _gemm_conv(_im2col(grad_y, flipped, x_shape[2:]), _flipped_weight(w, groups), None, groups, flipped,
                           x_shape[2:])
     w_t = _by_group(w.reshape(w.shape[0], -1), groups).transpose(0, 2, 1)
     dcols = w_t @ _by_group(_channels_first(grad_y), groups)
@@ -263,9 +263,9 @@ def _pointwise_columns(images, window=None, grid=None):
     return np.ascontiguousarray(images).reshape(*images.shape[:2], -1)
 
 
-def _pointwise_conv(x3, w, groups, window, grid):
+def _pointwise_conv(x3, w, b, groups, window, grid):
     # One (Cout, Cin) @ (Cin, H*W) product per image writes NCHW directly: no unfold, no transposes.
-    return np.matmul(w.reshape(w.shape[:2]), x3).reshape(x3.shape[0], w.shape[0], *grid)
+    return _add_bias(np.matmul(w.reshape(w.shape[:2]), x3).reshape(x3.shape[0], w.shape[0], *grid), b)
 
 
 def _pointwise_input_grad(grad3, w, groups, window, x_shape):
@@ -313,13 +313,13 @@ def col2im_numpy(cols, x_shape, kernel_size, stride, padding, dilation):
     return _col2im_numpy(cols, x_shape, window, _conv_grid(x_shape[2:], window))
 
 
-def _naive_conv(padded, w, groups, window, grid):
+def _naive_conv(padded, w, b, groups, window, grid):
     w_by_group = w.reshape(groups, -1, *w.shape[1:])
     y = np.zeros((padded.shape[0], groups, w_by_group.shape[1], *grid), dtype=np.result_type(padded, w))
     for i, j in np.ndindex(*window.kernel_size):
         taps = _by_group_nchw(tap_view(padded, i, j, window.stride, window.dilation, grid), groups)
         y += np.einsum("ngchw,goc->ngohw", taps, w_by_group[..., i, j])
-    return y.reshape(padded.shape[0], -1, *grid)
+    return _add_bias(y.reshape(padded.shape[0], -1, *grid), b)
 
 
 def _naive_input_grad(grad_y, w, groups, window, x_shape):
@@ -356,7 +356,7 @@ class _ConvProducts(NamedTuple):
 
     unfold: Callable  # (x, window, grid) -> the unfolded image
     unfold_grad: Callable  # (grad_y) -> grad_y in the form input_grad and weight_grad read
-    conv: Callable  # (unfolded x, w, groups, window, grid) -> y
+    conv: Callable  # (unfolded x, w, b or None, groups, window, grid) -> y, the bias added
     input_grad: Callable  # (unfolded grad_y, w, groups, window, x_shape) -> dx
     weight_grad: Callable  # (unfolded grad_y, unfolded x, groups, window, w_shape) -> dw
 
@@ -387,7 +387,7 @@ def _bias_grad(grad_y):
 def _conv2d_forward(products, x, w, b, stride, padding, dilation, groups):
     window = Window(w.shape[2:], stride, padding, dilation)
     grid = _conv_grid(x.shape[2:], window)
-    return _add_bias(products.conv(products.unfold(x, window, grid), w, groups, window, grid), b)
+    return products.conv(products.unfold(x, window, grid), w, b, groups, window, grid)
 
 
 def _conv2d_backward(products, grad_y, x, w, stride, padding, dilation, groups, need_dx, need_dw):
@@ -416,7 +416,7 @@ def _conv_transpose2d_backward(products, grad_y, x, w, stride, padding, output_p
         raise ValueError(f"grad_y has spatial shape {grad_y.shape[2:]}, the forward output had {expected_hw}")
     # Both gradients read grad_y unfolded on the input's grid: unfold it once.
     unfolded = products.unfold(grad_y, window, x.shape[2:]) if need_dx or need_dw else None
-    dx = products.conv(unfolded, w, groups, window, x.shape[2:]) if need_dx else None
+    dx = products.conv(unfolded, w, None, groups, window, x.shape[2:]) if need_dx else None
     dw = products.weight_grad(products.unfold_grad(x), unfolded, groups, window, w.shape) if need_dw else None
     return dx, dw, _bias_grad(grad_y)
 

@@ -1,4 +1,11 @@
-"""Bilinear resampling of (N, C, H, W) images with PyTorch's F.interpolate(mode="bilinear") semantics.
+"""Nearest-neighbour upsampling by whole factors, and bilinear resampling with PyTorch's
+F.interpolate(mode="bilinear") semantics, of (N, C, H, W) images.
+
+Nearest upsampling copies every pixel into an (sh, sw) block; its adjoint sums each block.  The
+NumPy twins are np.repeat along both axes and a sum over the block axes of a reshape, which NumPy
+reduces slowly (two short strided axes: 19 ms for a (64, 64, 28, 28) gradient, the kernel ~1 ms).
+
+Bilinear:
 
 Resampling is separable.  Along each axis, output position o reads input
 positions lo[o] and hi[o] = min(lo[o] + 1, size - 1) with weights 1 - frac[o]
@@ -15,6 +22,56 @@ y = R_h @ x @ R_w^T, whose adjoint dx = R_h^T @ g @ R_w is evident.
 import numpy as np
 
 from ._numba import kernel_array, njit, prange
+
+
+@njit(parallel=True, cache=True)
+def _nearest_kernel(image, repeated, scale_h, scale_w, fold):
+    """repeated = image with every pixel copied into a (scale_h, scale_w) block or, if ``fold``,
+    image = the sum of every block of repeated."""
+    n_images, channels, height, width = image.shape
+    for plane in prange(n_images * channels):
+        n = plane // channels
+        c = plane % channels
+        source = image[n, c]
+        target = repeated[n, c]
+        for h in range(height):
+            if fold:
+                source[h] = 0
+            for i in range(scale_h):
+                row = target[h * scale_h + i]
+                for w in range(width):
+                    for j in range(scale_w):
+                        if fold:
+                            source[h, w] += row[w * scale_w + j]
+                        else:
+                            row[w * scale_w + j] = source[h, w]
+
+
+def upsample_nearest2d_forward(x, scale):
+    """x (N, C, H, W) -> (N, C, H*sh, W*sw), every pixel repeated over an (sh, sw) block."""
+    y = np.empty((*x.shape[:2], x.shape[2] * scale[0], x.shape[3] * scale[1]), dtype=x.dtype)
+    _nearest_kernel(kernel_array(x), y, scale[0], scale[1], False)
+    return y
+
+
+def upsample_nearest2d_backward(grad_y, scale):
+    """Gradient of upsample_nearest2d_forward: each (sh, sw) block of grad_y summed into its pixel."""
+    n_images, channels, height, width = grad_y.shape
+    dx = np.empty((n_images, channels, height // scale[0], width // scale[1]), dtype=grad_y.dtype)
+    _nearest_kernel(dx, kernel_array(grad_y), scale[0], scale[1], True)
+    return dx
+
+
+def upsample_nearest2d_forward_numpy(x, scale):
+    """Plain-NumPy twin of upsample_nearest2d_forward."""
+    return np.repeat(np.repeat(x, scale[0], axis=2), scale[1], axis=3)
+
+
+def upsample_nearest2d_backward_numpy(grad_y, scale):
+    """Plain-NumPy twin of upsample_nearest2d_backward."""
+    n_images, channels, height, width = grad_y.shape
+    blocks = grad_y.reshape(n_images, channels, height // scale[0], scale[0], width // scale[1], scale[1])
+    return blocks.sum(axis=(3, 5))
 
 
 def _source_taps(in_size, out_size, align_corners, dtype):

@@ -638,6 +638,25 @@ def test_silu_serial_and_parallel_kernels_match_twin(size):
 
 
 @st.composite
+def nearest_cases(draw):
+    """(x in a random layout, (sh, sw)) for nearest upsampling by whole factors."""
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *draw(pairs(1, 5)))
+    return relayout(draw(values(draw(DTYPES), shape)), draw(LAYOUTS)), draw(pairs(1, 3))
+
+
+@given(nearest_cases())
+def test_upsample_nearest2d_forward_matches_twin(case):
+    assert_twin_close(K.upsample_nearest2d_forward(*case), K.upsample_nearest2d_forward_numpy(*case))
+
+
+@given(nearest_cases(), LAYOUTS, st.data())
+def test_upsample_nearest2d_backward_matches_twin(case, layout, data):
+    x, scale = case
+    grad_y = relayout(data.draw(values(x.dtype, (*x.shape[:2], x.shape[2] * scale[0], x.shape[3] * scale[1]))), layout)
+    assert_twin_close(K.upsample_nearest2d_backward(grad_y, scale), K.upsample_nearest2d_backward_numpy(grad_y, scale))
+
+
+@st.composite
 def upsample_cases(draw):
     """(x in a random layout, out_size, align_corners), down- and upsampling."""
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *draw(pairs(1, 5)))
