@@ -1,15 +1,15 @@
 """The same workloads in PyTorch, for the side-by-side comparison of ``run.py --compare torch``.
 
 ``twin(workload)`` builds the PyTorch model of a scratchgen ``Workload`` with the same module
-names, copies every parameter and buffer from the scratchgen model, and uses the same fixed
-inputs, so the first step of both computes the same loss. This is the only module that imports
-torch; ``available()`` says whether it can.
+names, copies every parameter and buffer from the scratchgen model (scratchgen.crosscheck's
+``torch_state_dict``), and uses the same fixed inputs, so the first step of both computes the same
+loss. Of run.py's modules this is the only one that imports torch; ``available()`` says whether it can.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
+from scratchgen.crosscheck import torch_state_dict
 
 try:
     import torch
@@ -24,8 +24,7 @@ def available() -> bool:
 
 
 def _copy_weights(torch_module, scratchgen_module):
-    state = {name: torch.from_numpy(np.array(value)) for name, value in scratchgen_module.state_dict().items()}
-    torch_module.load_state_dict(state, strict=True)
+    torch_module.load_state_dict(torch_state_dict(scratchgen_module), strict=True)
     return torch_module
 
 

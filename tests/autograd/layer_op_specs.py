@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, strategies as st
 
-from op_specs import Spec, rng_from, uniform
+from op_specs import Spec
 from scratchgen import kernels
+from scratchgen.testing import rng_from, uniform
 
 small = st.integers(1, 2)
 

@@ -1,5 +1,8 @@
 """How to test each registered op: a plain-NumPy reference and a hypothesis recipe for inputs.
 
+The strategies, value recipes and draw functions for kinds of ops (``unary``, ``binary``,
+``reduction``) are the public ones of ``scratchgen.testing``; this file adds the ops' own.
+
 A spec's ``draw(data)`` returns ``(arrays, kwargs)``: the float64 arrays that become the op's
 differentiable inputs and the constant keyword arguments (axes, exponents, indices...). Values
 come from a NumPy generator seeded by hypothesis, then are moved off the op's kinks (|x| near 0
@@ -18,9 +21,20 @@ import numpy as np
 from hypothesis import assume, strategies as st
 from hypothesis.extra import numpy as hnp
 
-
-def default_call(fn, tensors, kwargs):
-    return fn(*tensors, **kwargs)
+from scratchgen.testing import (
+    FLOAT32_RTOL,
+    away_from,
+    binary,
+    broadcastable,
+    call_positionally,
+    distinct,
+    nonempty_shapes,
+    reduction,
+    rng_from,
+    shapes,
+    unary,
+    uniform,
+)
 
 
 def every_input_matters(arrays, kwargs) -> set[int]:
@@ -31,84 +45,15 @@ def every_input_matters(arrays, kwargs) -> set[int]:
 class Spec:
     reference: Callable
     draw: Callable
-    call: Callable = default_call
-    # Looser float32-vs-float64 tolerance for ops whose float32 result loses digits.
-    float32_rtol: float = 2e-4
+    call: Callable = call_positionally
+    float32_rtol: float = FLOAT32_RTOL
     zero_gradients: Callable = every_input_matters
     notes: str = field(default="")
 
 
-# ------------------------------------------------------------------ value recipes
-def rng_from(data) -> np.random.Generator:
-    return np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-
-
-def uniform(data, shape, low=-2.0, high=2.0) -> np.ndarray:
-    return rng_from(data).uniform(low, high, size=shape)
-
-
-def away_from(x: np.ndarray, points, gap: float = 0.05) -> np.ndarray:
-    """Push values that lie within ``gap`` of any kink in ``points`` out to distance ``gap``."""
-    x = np.array(x, dtype=np.float64)
-    for p in points:
-        near = np.abs(x - p) < gap
-        x[near] = p + np.where(x[near] >= p, gap, -gap)
-    return x
-
-
-def distinct(data, shape, low=-2.0, high=2.0) -> np.ndarray:
-    """Values with no ties, at least 0.01 apart (for max and its gradient)."""
-    size = int(np.prod(shape))
-    rng = rng_from(data)
-    return (rng.permutation(size) * 0.01 + rng.uniform(low, high)).reshape(shape)
-
-
-shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
-nonempty_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
-
-
-def broadcastable(data, n, min_dims=0):
-    drawn = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=min_dims, max_dims=3, max_side=3))
-    return drawn.input_shapes
-
-
-def axis_kwargs(data, shape):
-    """axis=None, an int or a tuple of axes, and keepdims, for a reduction over ``shape``."""
-    ndim = len(shape)
-    axis = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1) if ndim else st.none(),
-                               hnp.valid_tuple_axes(ndim, min_size=1) if ndim else st.none()), label="axis")
-    return {"axis": axis, "keepdims": data.draw(st.booleans(), label="keepdims")}
-
-
-# ------------------------------------------------------------------ recipes per kind of op
-def unary(low=-2.0, high=2.0, kinks=(), **extra_kwargs):
-    def draw(data):
-        shape = data.draw(shapes, label="shape")
-        kwargs = {k: data.draw(v, label=k) for k, v in extra_kwargs.items()}
-        return [away_from(uniform(data, shape, low, high), kinks)], kwargs
-    return draw
-
-
-def binary(b_low=-2.0, b_high=2.0, no_ties=False):
-    def draw(data):
-        shape_a, shape_b = broadcastable(data, 2)
-        a = uniform(data, shape_a)
-        b = uniform(data, shape_b, b_low, b_high)
-        if no_ties:  # a on a grid of tenths, b halfway between grid points: |a - b| >= 0.05
-            a, b = np.round(a, 1), np.round(b, 1) + 0.05
-        return [a, b], {}
-    return draw
-
-
-def draw_reduction(values=uniform):
-    def draw(data):
-        shape = data.draw(shapes, label="shape")
-        return [values(data, shape)], axis_kwargs(data, shape)
-    return draw
-
-
+# ------------------------------------------------------------------ recipes for particular ops
 def draw_var(data):
-    arrays, kwargs = draw_reduction()(data)
+    arrays, kwargs = reduction()(data)
     axes = range(arrays[0].ndim) if kwargs["axis"] is None else np.atleast_1d(kwargs["axis"])
     assume(np.prod([arrays[0].shape[a] for a in axes]) > 1)  # the variance of one value is constant
     kwargs["ddof"] = data.draw(st.sampled_from([0, 1]), label="ddof")
@@ -344,11 +289,11 @@ SPECS: dict[str, Spec] = {
     "minimum": Spec(np.minimum, binary(no_ties=True), zero_gradients=never_winning_operands(np.less)),
     "where": Spec(lambda a, b, condition: np.where(condition, a, b), draw_where,
                   call=lambda fn, t, kw: fn(kw["condition"], *t), zero_gradients=unpicked_where_branches),
-    "sum": Spec(np.sum, draw_reduction()),
-    "mean": Spec(np.mean, draw_reduction()),
+    "sum": Spec(np.sum, reduction()),
+    "mean": Spec(np.mean, reduction()),
     "var": Spec(np.var, draw_var, float32_rtol=2e-3),
-    "max": Spec(np.max, draw_reduction(values=distinct)),
-    "logsumexp": Spec(np_logsumexp, draw_reduction()),
+    "max": Spec(np.max, reduction(values=distinct)),
+    "logsumexp": Spec(np_logsumexp, reduction()),
     "softmax": Spec(np_softmax, draw_axis_op),
     "log_softmax": Spec(lambda x, axis: np.log(np_softmax(x, axis)), draw_axis_op),
     "reshape": Spec(lambda x, shape: x.reshape(shape), draw_reshape, call=positional_shape_call),
