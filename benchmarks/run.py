@@ -158,8 +158,38 @@ def time_steps(step, iterations: int, warmup: int) -> dict:
             "p90_ms": percentile(times, 90)}
 
 
+# Groups of a profile's functions, by (file name, function name); the first that matches wins.
+PROFILE_GROUPS = [
+    ("BLAS GEMMs", lambda file, function: (file.endswith("winograd.py") and function in
+                                           ("conv", "input_grad", "weight_grad"))
+     or (file.endswith("conv.py") and function.startswith(("_gemm_", "_pointwise_")))
+     or function in ("linear", "matmul")),
+    ("Winograd transforms", lambda file, function: file.endswith("winograd.py")
+     and function.startswith(("_input_tiles", "_output_tiles"))),
+    ("im2col / col2im", lambda file, function: file.endswith("conv.py") and function in ("_unfold_kernel",
+                                                                                        "_gather_kernel")),
+    ("normalization", lambda file, function: file.endswith("norm.py")),
+    ("elementwise, reductions, optimizer", lambda file, function: file.endswith(
+        ("activation.py", "upsample.py", "optim.py", "ops.py", "losses.py")) or "method 'reduce'" in function),
+    ("allocation, copies", lambda file, function: any(name in function for name in (
+        "numpy.zeros", "numpy.empty", "ascontiguousarray", "numpy.array", "method 'copy'", "method 'astype'",
+        "concatenate", "method 'repeat'"))),
+]
+
+
+def profile_shares(stats: dict) -> dict:
+    """Percent of the profiled time in each PROFILE_GROUPS group (own time), the rest in "Python and the rest"."""
+    shares = dict.fromkeys([group for group, _ in PROFILE_GROUPS] + ["Python and the rest"], 0.0)
+    total = sum(own for _, _, own, _, _ in stats.values()) or 1.0
+    for (file, _, function), (_, _, own, _, _) in stats.items():
+        group = next((group for group, matches in PROFILE_GROUPS if matches(file, function)), "Python and the rest")
+        shares[group] += 100 * own / total
+    return shares
+
+
 def profile_workload(name: str, args) -> None:
-    """Where a scratchgen step spends its time: cProfile over the timed iterations, by own time."""
+    """Where a scratchgen step spends its time: cProfile over the timed iterations, by own time,
+    then the shares of PROFILE_GROUPS."""
     import workloads  # noqa: PLC0415 (loaded after main's thread and allocator set-up)
 
     workload = workloads.build(name)
@@ -168,7 +198,10 @@ def profile_workload(name: str, args) -> None:
     profiler = cProfile.Profile()
     profiler.runcall(lambda: [workload.step() for _ in range(args.iterations)])
     print(f"# {name}: {args.iterations} steps, functions by own time")
-    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(args.profile)
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(args.profile)
+    shares = profile_shares(stats.stats)
+    print(f"# {name}: " + "; ".join(f"{group} {share:.0f}%" for group, share in shares.items()))
 
 
 def losses_agree(ours: float, theirs: float) -> bool:

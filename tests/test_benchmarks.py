@@ -131,3 +131,14 @@ def test_ddpm_reference_trains_on_exactly_what_scratchgen_trains_on(data_dir, tm
     diffusion = Diffusion(model, NoiseSchedule(config["timesteps"], config["schedule"]))
     loss = diffusion.loss(to_model_space(x)[:, None], np.random.default_rng(config["seed"] + 1))
     assert first["loss"] == pytest.approx(loss.item(), rel=1e-4)
+
+
+def test_profile_shares_group_own_time_and_sum_to_100():
+    stats = {("/x/scratchgen/kernels/winograd.py", 1, "_input_tiles"): (1, 1, 3.0, 3.0, {}),
+             ("/x/scratchgen/kernels/winograd.py", 2, "conv"): (1, 1, 5.0, 9.0, {}),
+             ("~", 0, "<built-in method numpy.zeros>"): (1, 1, 1.0, 1.0, {}),
+             ("/x/benchmarks/workloads.py", 3, "step"): (1, 1, 1.0, 10.0, {})}
+    shares = run.profile_shares(stats)
+    assert shares["Winograd transforms"] == 30 and shares["BLAS GEMMs"] == 50
+    assert shares["allocation, copies"] == 10 and shares["Python and the rest"] == 10
+    assert sum(shares.values()) == 100
