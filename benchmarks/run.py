@@ -158,19 +158,18 @@ def time_steps(step, iterations: int, warmup: int) -> dict:
             "p90_ms": percentile(times, 90)}
 
 
-# Groups of a profile's functions, by (file name, function name); the first that matches wins.
+# Groups of a profile's functions, by (file name, function name); the first that matches wins. The
+# own time of nn_ops.py's linear and of its backward closures is their GEMMs (the rest is in kernels).
 PROFILE_GROUPS = [
-    ("BLAS GEMMs", lambda file, function: (file.endswith("winograd.py") and function in
-                                           ("conv", "input_grad", "weight_grad"))
-     or (file.endswith("conv.py") and function.startswith(("_gemm_", "_pointwise_")))
-     or function in ("linear", "matmul")),
-    ("Winograd transforms", lambda file, function: file.endswith("winograd.py")
+    ("BLAS GEMMs", lambda file, function: (file == "winograd.py" and function in ("conv", "input_grad", "weight_grad"))
+     or (file == "conv.py" and function.startswith(("_gemm_", "_pointwise_")))
+     or (file == "nn_ops.py" and function in ("linear", "backward"))),
+    ("Winograd transforms", lambda file, function: file == "winograd.py"
      and function.startswith(("_input_tiles", "_output_tiles"))),
-    ("im2col / col2im", lambda file, function: file.endswith("conv.py") and function in ("_unfold_kernel",
-                                                                                        "_gather_kernel")),
-    ("normalization", lambda file, function: file.endswith("norm.py")),
-    ("elementwise, reductions, optimizer", lambda file, function: file.endswith(
-        ("activation.py", "upsample.py", "optim.py", "ops.py", "losses.py")) or "method 'reduce'" in function),
+    ("im2col / col2im", lambda file, function: file == "conv.py" and function in ("_unfold_kernel", "_gather_kernel")),
+    ("normalization", lambda file, function: file == "norm.py"),
+    ("elementwise, reductions, optimizer", lambda file, function: file in (
+        "activation.py", "upsample.py", "optim.py", "ops.py", "losses.py") or "method 'reduce'" in function),
     ("allocation, copies", lambda file, function: any(name in function for name in (
         "numpy.zeros", "numpy.empty", "ascontiguousarray", "numpy.array", "method 'copy'", "method 'astype'",
         "concatenate", "method 'repeat'"))),
@@ -182,7 +181,8 @@ def profile_shares(stats: dict) -> dict:
     shares = dict.fromkeys([group for group, _ in PROFILE_GROUPS] + ["Python and the rest"], 0.0)
     total = sum(own for _, _, own, _, _ in stats.values()) or 1.0
     for (file, _, function), (_, _, own, _, _) in stats.items():
-        group = next((group for group, matches in PROFILE_GROUPS if matches(file, function)), "Python and the rest")
+        group = next((group for group, matches in PROFILE_GROUPS if matches(os.path.basename(file), function)),
+                     "Python and the rest")
         shares[group] += 100 * own / total
     return shares
 
