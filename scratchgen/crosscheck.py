@@ -151,9 +151,10 @@ def compare(model: Module, torch_model, inputs=(), *, kwargs=None, loss: Callabl
         a = np.asarray(a, dtype=np.float64)
         b = b.detach().cpu().numpy().astype(np.float64) if torch.is_tensor(b) else np.asarray(b, dtype=np.float64)
         scale = float(np.abs(b).max()) if b.size else 0.0
-        max_abs = float(np.abs(a - b).max()) if a.size else 0.0
-        if a.shape != b.shape:
+        if a.shape != b.shape:   # never broadcast one against the other: shapes that differ differ
             max_abs = float("inf")
+        else:
+            max_abs = float(np.abs(a - b).max()) if a.size else 0.0
         return Difference(name, max_abs, scale, atol + rtol * scale)
 
     outputs = list(zip(_as_list(our_out), _as_list(their_out)))

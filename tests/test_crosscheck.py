@@ -100,3 +100,19 @@ def test_without_pytorch_the_error_says_how_to_install_it(monkeypatch):
 def test_the_example_reports_both_bugs_and_passes_the_faithful_vae(capsys):
     assert crosscheck_vae.main() == 0
     assert capsys.readouterr().out.count("DIFFERS") >= 17
+
+
+def test_outputs_of_different_shapes_are_reported_not_subtracted(batch):
+    x, eps = batch
+
+    class Stats(TorchVAE):
+        def forward(self, x, eps):                       # (N, 39) against scratchgen's (N, 40)
+            return self.encoder(x)[:, :39]
+
+    class OurStats(VAE):
+        def forward(self, x, eps=None):
+            return self.encoder(x)
+
+    report = compare(OurStats(), Stats(), (x,), kwargs={"eps": eps}, loss=lambda out, x: out.sum())
+    output = report.rows[0]
+    assert output.name == "output" and output.max_abs == float("inf") and not report.ok
