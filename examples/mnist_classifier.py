@@ -4,7 +4,7 @@
     python examples/mnist_classifier.py                          # built-in glyph-digits, no download
     SCRATCHGEN_DATA=/path/to/mnist python examples/mnist_classifier.py --data mnist
 
-The recipe — model, cross-entropy step, Adam with a cosine learning rate, test accuracy after
+The recipe — model, cross-entropy step, Adam with a cosine learning rate, validation accuracy after
 every epoch and a confusion matrix in figures/ — is ``scratchgen/training/recipes/classifier.py``.
 The run lands in --out, by default runs/classifier-DATA: where ``scratchgen evaluate RUN_DIR``
 looks for the judge of a DATA run when no ``--classifier`` is given.

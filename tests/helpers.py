@@ -1,4 +1,5 @@
-"""Running the `scratchgen` command from tests: in process (fast) or as a real subprocess."""
+"""Running the `scratchgen` command from tests: in process (fast) or as a real subprocess; and test doubles
+shared by several test files."""
 import contextlib
 import io
 import json
@@ -10,6 +11,8 @@ import urllib.error
 import numpy as np
 import pytest
 
+import scratchgen as sg
+import scratchgen.nn as nn
 from scratchgen.autograd import no_grad
 from scratchgen.cli import main
 from scratchgen.nn import load_checkpoint
@@ -93,3 +96,16 @@ def assert_evaluate_gives_the_exact_nll(run_dir: str, model_name: str) -> dict:
     log_p = np.where(bits == 1, -np.logaddexp(0, -logits), -np.logaddexp(0, logits)).sum(axis=(1, 2))
     assert metrics["nll_exact"] == pytest.approx(-log_p.mean(), rel=1e-5)
     return metrics
+
+
+class OracleNoise(nn.Module):
+    """Returns the exact noise that turns the known x_0 into x_t: a perfectly trained DDPM network."""
+
+    def __init__(self, x0, schedule):
+        super().__init__()
+        self.x0, self.schedule = x0, schedule
+
+    def forward(self, x_t, t, labels=None):
+        # built from tensor ops, so that gradients with respect to x_t flow through it
+        abar = self.schedule.alpha_bars[np.asarray(t)].reshape(-1, 1, 1, 1)
+        return (sg.as_tensor(x_t) - np.sqrt(abar) * self.x0) * (1 / np.sqrt(1 - abar))

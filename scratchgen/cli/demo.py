@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from .. import figures as fig
 from ..training import RECIPES, train_run
-from ..training.runs import INTERPOLATION, LOSS_CURVE, RECONSTRUCTIONS, SAMPLES, restoration_files
+from ..training.reference import demo_bands
+from ..training.runs import INTERPOLATION, LOSS_CURVE, METRICS, RECONSTRUCTIONS, SAMPLES, restoration_files
 from . import commands
 
 TRAINING_SHARE = 0.6      # of the budget; the rest is evaluation, sampling and restoration
@@ -119,7 +120,24 @@ def run_demo(data: str, minutes: float, out: str, n_samples: int, seed: int = 0,
                 with open(os.path.join(run_dir, restoration_files(options["task"])[1])) as f:
                     results[stage.model][f"restore_{options['task']}"] = json.load(f)
     seconds = time.perf_counter() - started
-    write_gallery(out, results, data, seconds)
+    write_gallery(out, results, data, seconds, demo_bands(data, minutes))
+    return results
+
+
+def stage_results(out: str) -> dict:
+    """{model: metrics} of a finished demo in ``out``, as ``run_demo`` returned them: each stage's
+    metrics.json with its restorations' scores as "restore_TASK"."""
+    results = {}
+    for stage in STAGES:
+        run_dir = os.path.join(out, stage.model)
+        if not os.path.exists(os.path.join(run_dir, METRICS)):
+            continue
+        with open(os.path.join(run_dir, METRICS)) as f:
+            results[stage.model] = json.load(f)
+        for command, options in stage.commands:
+            if command == "restore":
+                with open(os.path.join(run_dir, restoration_files(options["task"])[1])) as f:
+                    results[stage.model][f"restore_{options['task']}"] = json.load(f)
     return results
 
 
@@ -145,27 +163,56 @@ SAMPLE_SCORES = (("classifier FID", "fid"), ("KID", "kid"), ("classifier score",
                  ("class entropy (max 2.303)", "class_entropy"), ("memorization", "memorization"))
 
 
-def metric_tables(metrics: dict) -> list[tuple[str, list[str], list[list]]]:
-    """(caption, header, rows) of one run's metrics: its own numbers, its samples beside the real
-    baseline, and each restoration beside the damaged input."""
-    own = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-           and k != "seconds"]
+def _keyed_tables(metrics: dict) -> list[tuple[str, list[str], list[tuple[str | None, list]]]]:
+    """(caption, header, rows) of ``metric_tables``, each row with the key of its first value (see
+    ``shown_values``), or None for a count that no band is measured for."""
+    own = [(None if isinstance(v, int) else k, [k, v]) for k, v in metrics.items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seconds"]
     tables = [("test metrics", ["metric", "value"], own)]
     if "samples" in metrics:
         report = metrics["samples"]
-        rows = [[name, report["samples"][key], report["real_baseline"][key]] for name, key in SAMPLE_SCORES]
+        rows = [(f"samples.{key}", [name, report["samples"][key], report["real_baseline"][key]])
+                for name, key in SAMPLE_SCORES]
         tables.append((f"{report['n']} samples against {report['n']} test images; the baseline is {report['n']} "
                        f"real training images", ["score", "samples", "real baseline"], rows))
     for key, scores in metrics.items():
         if key.startswith("restore_"):
-            rows = [["PSNR (dB)", scores["psnr"], scores["psnr_damaged"]],
-                    ["SSIM", scores["ssim"], scores["ssim_damaged"]]]
+            rows = [(f"{key}.psnr", ["PSNR (dB)", scores["psnr"], scores["psnr_damaged"]]),
+                    (f"{key}.ssim", ["SSIM", scores["ssim"], scores["ssim_damaged"]])]
             if "psnr_hole" in scores:
-                rows.append(["PSNR on the missing pixels (dB)", scores["psnr_hole"], None])
+                rows.append((f"{key}.psnr_hole", ["PSNR on the missing pixels (dB)", scores["psnr_hole"], None]))
             if "psnr_hole_mean_image" in scores:
-                rows.append(["... filled with the mean training image", scores["psnr_hole_mean_image"], None])
+                rows.append((f"{key}.psnr_hole_mean_image",
+                             ["... filled with the mean training image", scores["psnr_hole_mean_image"], None]))
             tables.append((f"restore --task {scores['task']} ({scores['images']} test images)",
                            ["", "restored", "damaged input"], rows))
+    return tables
+
+
+def shown_values(metrics: dict) -> dict[str, float]:
+    """The measured numbers the page shows of one stage, by key: a test metric by its name, a sample score
+    as "samples.fid", a restoration's as "restore_TASK.psnr" (what a demo band is measured for)."""
+    return {key: row[1] for _, _, rows in _keyed_tables(metrics) for key, row in rows if key is not None}
+
+
+def _band_cell(value, band) -> str:
+    low, high = band
+    where = "" if low <= value <= high else (": above" if value > high else ": below")
+    return f"{_format(low)} to {_format(high)}{where}"
+
+
+def metric_tables(metrics: dict, bands: dict | None = None) -> list[tuple[str, list[str], list[list]]]:
+    """(caption, header, rows) of one run's metrics: its own numbers, its samples beside the real
+    baseline, and each restoration beside the damaged input; with a "band" column (the band of the first
+    value, and whether the value is above or below it) in the tables where ``bands`` ({key: [low, high]},
+    keys as ``shown_values``) has one."""
+    bands = bands or {}
+    tables = []
+    for caption, header, rows in _keyed_tables(metrics):
+        if any(key in bands for key, _ in rows):
+            header = header + ["band"]
+            rows = [(key, row + [_band_cell(row[1], bands[key]) if key in bands else ""]) for key, row in rows]
+        tables.append((caption, header, [row for _, row in rows]))
     return tables
 
 
@@ -214,10 +261,12 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
          "td:first-child,th:first-child{text-align:left}")
 
 
-def write_gallery(out: str, results: dict, data: str, seconds: float) -> tuple[str, str]:
-    """Write ``out/index.html`` (every image embedded) and ``out/summary.md`` from the runs in ``out``."""
+def write_gallery(out: str, results: dict, data: str, seconds: float, bands: dict | None = None) -> tuple[str, str]:
+    """Write ``out/index.html`` (every image embedded) and ``out/summary.md`` from the runs in ``out``;
+    ``bands`` ({model: {key: [low, high]}}, ``reference.demo_bands``) adds each stage's bands."""
     title = f"scratchgen demo on {data}"
-    intro = f"{time.strftime('%Y-%m-%d %H:%M')}; {seconds / 60:.1f} minutes in all."
+    intro = f"{time.strftime('%Y-%m-%d %H:%M')}; {seconds / 60:.1f} minutes in all." + (
+        " A band is the range of demos of other seeds with the same budget (docs/reference.md)." if bands else "")
     md = [f"# {title}", "", intro, ""]
     page = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{intro} Sample scores stand beside "
@@ -238,7 +287,7 @@ def write_gallery(out: str, results: dict, data: str, seconds: float) -> tuple[s
                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
                 md.append(f"![{caption}]({stage.model}/{name})")
         page.append("<div>")
-        for caption, header, rows in metric_tables(results[stage.model]):
+        for caption, header, rows in metric_tables(results[stage.model], (bands or {}).get(stage.model)):
             page.append(f"<table><caption>{html.escape(caption)}</caption><tr>"
                         + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
                         + "".join("<tr>"

@@ -92,6 +92,9 @@ def _vae(p, d):
     p.add_argument("--beta", type=non_negative, default=d["beta"], help="weight of the KL term (1 = the true ELBO)")
     p.add_argument("--kl-warmup", type=count, default=d["kl_warmup"],
                    help="raise the KL weight linearly from 0 to --beta over this many steps (0: off)")
+    p.add_argument("--class-conditional", action="store_true", default=d["class_conditional"],
+                   help="a conditional VAE (CVAE, --arch mlp): the one-hot digit label enters the encoder and the "
+                        "decoder, the prior stays N(0, I) (`sample --label D`)")
 
 
 def _gans(p, d):

@@ -8,7 +8,7 @@ from ..data import DATASETS, DEFAULT_DATASET, resolve_data_arg
 from ..evaluation import restoration
 from ..evaluation.restoration import MASK_PATTERNS, TASKS
 from ..training import COMMON_OPTIONS, RECIPES
-from ..training.recipes.ddpm import SAMPLER_OPTIONS
+from ..training.recipes.ddpm import BOUND_BINARIZATIONS, BOUND_IMAGES, SAMPLER_OPTIONS
 from . import commands, demo
 from .family_options import add_family_options
 from .option_types import count, fraction, non_negative, number, png_file, positive, positive_int, unit_interval
@@ -106,7 +106,8 @@ def _add_common_train_arguments(p, defaults):
     p.add_argument("--limit", type=positive_int, default=defaults["limit"],
                    help="train on the first N training images only")
     p.add_argument("--eval-images", type=positive_int, default=defaults["eval_images"],
-                   help="test images used for the evaluation after every epoch")
+                   help="validation images (the last twelfth of the training split, never trained on) scored "
+                        "by the evaluation after every epoch")
     p.add_argument("--log-every", type=positive_int, default=50, help="write a training record every N steps")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, exactly as if it had not stopped")
@@ -139,8 +140,21 @@ def _run_dir_parser(commands_, name, help, description, run):
     return p
 
 
-def _add_sampler_options(p: argparse.ArgumentParser) -> None:
-    """How a ddpm run draws its samples: options shared by `sample` and `evaluate`."""
+def guidance_weights(text: str) -> list[float]:
+    """argparse's ``type=`` for evaluate's ``--guidance``: one weight, or several separated by commas."""
+    try:
+        weights = [non_negative(w) for w in text.split(",")]
+    except argparse.ArgumentTypeError:
+        weights = []
+    if not weights or len(set(weights)) != len(weights):
+        raise argparse.ArgumentTypeError(f"expected distinct finite numbers >= 0 separated by commas, e.g. 0,1,3, "
+                                         f"got {text!r}")
+    return weights
+
+
+def _add_sampler_options(p: argparse.ArgumentParser, several_weights: bool = False) -> None:
+    """How a ddpm run draws its samples: options shared by `sample` and `evaluate` (whose --conditional takes
+    ``several_weights``)."""
     d = SAMPLER_OPTIONS
     p.add_argument("--sampler", **_given_only(dict(
         choices=["ddim", "ddpm"], default=d["sampler"],
@@ -155,11 +169,12 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
         choices=["beta", "beta_tilde"], default=d["variance"],
         help="ddpm runs, --sampler ddpm: reverse-step variance beta_t or the posterior's beta-tilde_t")))
     p.add_argument("--guidance", **_given_only(dict(
-        type=non_negative, default=d["guidance"],
-        help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)")))
+        type=guidance_weights if several_weights else non_negative, default=d["guidance"],
+        help="class-conditional ddpm runs: classifier-free guidance weight w, (1+w) eps(x,y) - w eps(x)"
+             + ("; with --conditional, several separated by commas, e.g. 0,1,3" if several_weights else ""))))
     p.add_argument("--label", **_given_only(dict(
         type=_digit, default=d["label"],
-        help="class-conditional ddpm runs: draw only this digit (without it: the digits 0-9 in turn)")))
+        help="class-conditional ddpm and vae runs: draw only this digit (without it: the digits 0-9 in turn)")))
 
 
 def _sample_parser(commands_):
@@ -185,7 +200,7 @@ def _restore_parser(commands_):
     rs = _run_dir_parser(commands_, "restore", "restore damaged test images with a trained model",
                          "Damage the first N test images, restore them with the model, and write "
                          "RUN_DIR/restore_TASK.png (clean, damaged, restored) and restore_TASK.json (PSNR and SSIM of "
-                         "the restoration and of the damaged input). Tasks: "
+                         "the restoration, of the damaged input and of classical baselines). Tasks: "
                          + "; ".join(f"{k}: {v}" for k, v in TASKS.items()) + ".", commands.restore)
     rs.add_argument("--task", choices=list(TASKS), required=True, help="what to restore")
     rs.add_argument("--mask", default=None, help=f"inpaint: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
@@ -195,6 +210,12 @@ def _restore_parser(commands_):
                                                      help="--mask random: fraction of pixels missing")))
     rs.add_argument("--noise-std", **_given_only(dict(type=non_negative, default=restoration.NOISE_STD,
                                                       help="denoise: standard deviation of the noise")))
+    rs.add_argument("--factor", **_given_only(dict(type=int, choices=restoration.FACTORS, default=restoration.FACTOR,
+                                                   help="superres: upsampling factor (from 14x14 or 7x7)")))
+    rs.add_argument("--method", **_given_only(dict(
+        choices=commands.RESTORE_METHODS["vae"], default=commands.RESTORE_METHODS["vae"][0],
+        help="vae runs: decode the MAP latent found by Adam against the known pixels and the prior, or decode "
+             "the encoder's mean of the damaged image (docs/restoration.md)")))
     rs.add_argument("--resample", type=positive_int, default=1,
                     help="ddpm inpaint: RePaint resampling, each reverse step repeated this many times")
     rs.add_argument("--steps", type=positive_int, default=None,
@@ -218,6 +239,7 @@ def _evaluate_parser(commands_):
                         "Evaluate on the test set and write RUN_DIR/metrics.json: for a vae the ELBO and the "
                         "importance-weighted bound IWAE-k, for a pixelcnn or a pixelrnn the exact NLL (nats per "
                         "image and bits per dimension; binary test images are binarized once with a fixed seed), for "
+                        "a ddpm the test loss and the variational bound on --bound-images images, for "
                         "an ae the reconstruction loss and PSNR, for a classifier the test accuracy. A 2-d vae also "
                         "gets figures/manifold.png and figures/latent_means.png. A model that can sample also has N "
                         "samples scored by a classifier run of the same dataset (classifier FID, KID, classifier "
@@ -236,7 +258,43 @@ def _evaluate_parser(commands_):
                    help="also the Parzen-window log-likelihood of the test set (Goodfellow et al. 2014) for the "
                         "samples and for real images: two kernel densities over all test images, about a minute "
                         "for 10000 samples on MNIST")
-    _add_sampler_options(e)   # with one --seed, both samplers start from the same noises (up to 1000 samples)
+    e.add_argument("--conditional", action="store_true",
+                   help="class-conditional ddpm and vae runs: draw --n-samples/10 samples of each digit at each "
+                        "--guidance weight and score them per requested digit: the judging classifier's accuracy, "
+                        "classifier FID and class entropy (docs/evaluation.md)")
+    e.add_argument("--cas-images", **_given_only(dict(
+        type=count, default=0,
+        help="with --conditional: the classification accuracy score, a classifier trained on this many generated "
+             "images (a multiple of 10) and tested on real ones, beside one trained on as many real images "
+             "(0: skip)")))
+    e.add_argument("--bound-images", **_given_only(dict(
+        type=count, default=BOUND_IMAGES,
+        help="ddpm runs: test images of the variational bound, nll_elbo (0: skip); T network calls per 250 "
+             "images; --variance chooses the reverse variance (docs/ddpm.md)")))
+    e.add_argument("--bound-binarize", **_given_only(dict(
+        choices=list(BOUND_BINARIZATIONS), default="the run's own pixels: none for gray",
+        help="ddpm runs: the bound on gray test images (none, 256 levels), or on test images binarized as "
+             "pixelcnn's (bernoulli, fixed seed) or by threshold, with a 2-level decoder: the units of a "
+             "likelihood of binary pixels")))
+    # with one --seed, both samplers start from the same noises (up to 1000 samples)
+    _add_sampler_options(e, several_weights=True)
+
+
+def _check_parser(commands_):
+    c = commands_.add_parser("check", formatter_class=FORMATTER, help="compare a run's log with the reference bands",
+                             description="Compare the evaluation logged after every epoch of a run (log.jsonl) "
+                                         "with the reference band of its model and dataset: the range measured over "
+                                         "several seeds of a short reference configuration (docs/reference.md). "
+                                         "Prints epoch, metric, value, band and verdict, then 'as expected' or where "
+                                         "and by how much the run departs, and notes the options the run was trained "
+                                         "with that differ from the reference. Exit status 0: as expected; 1: the run "
+                                         "departs from a band; 2: nothing to compare (no run, no band for its model "
+                                         "and data, no completed epoch).")
+    c.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `scratchgen train`")
+    c.add_argument("--table", default=None, metavar="JSON",
+                   help="a table of bands of your own, written by benchmarks/reference_bands.py "
+                        "(default: the one installed with scratchgen)")
+    c.set_defaults(run=commands.check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="The ``scratchgen`` command (also ``python -m scratchgen``).")
     commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_demo_parser, _train_parser, _sample_parser, _reconstruct_parser, _restore_parser, _evaluate_parser,
-                _data_parser):
+                _check_parser, _data_parser):
         add(commands_)
     return parser

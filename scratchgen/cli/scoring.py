@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data import load
+from ..evaluation.conditional import conditional_evaluation
 from ..evaluation.harness import check_classifier_dataset, parzen_report, sample_report
 from ..evaluation.metrics import nats_to_bits_per_dim
 from ..training import load_run
@@ -53,10 +54,11 @@ def draw_samples(recipe, model, config, n: int, seed: int, sampler_options: dict
 
 
 def likelihoods_in_bits(metrics: dict, config: dict) -> dict:
-    """bits_per_dim_X for every nll_X (nats per image over 784 pixels), with the binarization stated."""
+    """bits_per_dim_X for every nll_X (nats per image over 784 pixels), with the binarization stated (unless
+    the recipe stated it: a ddpm's bound takes its own --bound-binarize)."""
     out = {f"bits_per_dim_{k[4:]}": nats_to_bits_per_dim(v, 28 * 28) for k, v in metrics.items()
            if k.startswith("nll_")}
-    if out:
+    if out and "likelihood_binarization" not in metrics:
         out["likelihood_binarization"] = {
             "bernoulli": f"test images binarized once by bernoulli draws with seed {TEST_BINARIZATION_SEED}",
             "threshold": "test images binarized by thresholding at 0.5",
@@ -86,6 +88,23 @@ def evaluate_run(run_dir: str, recipe, model, config, *, k: int, limit: int | No
     return metrics
 
 
+def conditional_metrics(recipe, model, config, judge, *, weights: list, per_class: int, cas_per_class: int,
+                        seed: int, sampler_options: dict) -> dict:
+    """metrics.json's "conditional": ``evaluation.conditional.conditional_evaluation`` of the run's sampling of
+    a requested digit (``--label``) at each guidance weight (None: a family without guidance), on the whole
+    test set. Each weight draws from its own generator seeded with ``seed``: the same noises."""
+    generators = {}
+
+    def draw(digit, n, weight):
+        rng = generators.setdefault(weight, np.random.default_rng(seed))
+        options = {**sampler_options, "label": digit, **({} if weight is None else {"guidance": weight})}
+        return recipe.sample(model, config, n, rng, options)[0]
+    train, test = load(config["data"], "train"), load(config["data"], "test")
+    return {"per_class": per_class, **conditional_evaluation(
+        draw, weights, judge, train.images, train.labels, test.images, test.labels,
+        per_class=per_class, cas_per_class=cas_per_class, seed=seed)}
+
+
 def _row(name: str, sample: str, real: str) -> str:
     return f"{name:<30}{sample:>18}{real:>18}"
 
@@ -101,7 +120,7 @@ def _value(scores: dict, key: str) -> str:
 def table(metrics: dict) -> str:
     """The metrics as text: the run's own numbers, then every sample score beside its real baseline."""
     lines = [f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}"
-             for k, v in metrics.items() if k not in ("samples", "parzen")]
+             for k, v in metrics.items() if k not in ("samples", "parzen", "conditional")]
     if "samples" in metrics:
         report = metrics["samples"]
         s, r = report["samples"], report["real_baseline"]
@@ -114,9 +133,34 @@ def table(metrics: dict) -> str:
             (f"memorization (real ~{report['memorization_quantile']})", "memorization"))]
         lines += [f"class counts of the samples: {s['class_counts']}",
                   f"        of the real baseline: {r['class_counts']}"]
+    if "conditional" in metrics:
+        lines += ["", *conditional_table(metrics["conditional"])]
     if "parzen" in metrics:
         p = metrics["parzen"]
         lines += [_row(f"Parzen log-lik. (nats, {p['test_images']} test)", _value(p["samples"], "mean"),
                        _value(p["real_baseline"], "mean")),
                   _row("Parzen sigma", f"{p['samples']['sigma']:.3f}", f"{p['real_baseline']['sigma']:.3f}")]
     return "\n".join(lines)
+
+
+def conditional_table(report: dict) -> list[str]:
+    """The lines of the conditional-generation table: per guidance weight, the judge's accuracy on the samples of
+    each requested digit, their quality and CAS; the judge on real test images and real-trained CAS last."""
+    digits = "".join(f"{d:>6}" for d in range(len(report["judge_on_real_test"]["per_class_accuracy"])))
+    per_digit = lambda scores: "".join(f"{a:>6.3f}" for a in scores["per_class_accuracy"])  # noqa: E731
+    lines = [f"conditional generation: {report['per_class']} samples of each requested digit, judged by "
+             f"{report['classifier']}",
+             f"{'guidance':<10}{'accuracy':>10}{'FID':>9}{'entropy':>9}{'CAS':>8}  accuracy per requested digit",
+             f"{'':<46}{digits}"]
+    for entry in report["by_guidance"]:
+        quality = entry["quality"]["samples"]
+        cas = f"{entry['cas']['accuracy']:.3f}" if "cas" in entry else "-"
+        lines.append(f"{entry.get('guidance', '-')!s:<10}{entry['accuracy']:>10.3f}{quality['fid']:>9.2f}"
+                     f"{quality['class_entropy'] + 0.0:>9.3f}{cas:>8}{per_digit(entry)}")   # + 0.0: no -0.000
+    real = report["judge_on_real_test"]
+    baseline = f"{report['cas_real_baseline']['accuracy']:.3f}" if "cas_real_baseline" in report else "-"
+    lines.append(f"{'real test':<10}{real['accuracy']:>10.3f}{'':>18}{baseline:>8}{per_digit(real)}")
+    if "cas_real_baseline" in report:
+        lines.append(f"CAS: {report['by_guidance'][0]['cas']['images']} generated images (real baseline: as many "
+                     f"real training images) -> {report['cas_training']}")
+    return lines

@@ -37,18 +37,23 @@ class Dataset(NamedTuple):
         keep = np.isin(self.labels, classes)
         return Dataset(self.images[keep], self.labels[keep])
 
-    def split_validation(self, fraction: float = 0.1, seed: int = 0) -> tuple:
-        """(train, validation): a random ``fraction`` of the examples, drawn with ``seed``,
-        held out. Both keep the original order of their examples."""
-        n = len(self.labels)
-        n_val = int(round(n * fraction))
-        if not 0 < n_val < n:
-            raise ValueError(f"a validation fraction of {fraction} of {n} examples leaves "
-                             "one part empty; use a fraction strictly between 0 and 1")
-        held = np.zeros(n, bool)
-        held[np.random.default_rng(seed).permutation(n)[:n_val]] = True
-        return (Dataset(self.images[~held], self.labels[~held]),
-                Dataset(self.images[held], self.labels[held]))
+    def split_validation(self) -> tuple:
+        """(training, validation): the examples before ``validation_start`` and the ones from it on,
+        both in their original order. The split is fixed, not drawn: every run on a dataset holds out
+        the same validation images, whatever its seed."""
+        cut = validation_start(len(self.labels))
+        return (Dataset(self.images[:cut], self.labels[:cut]),
+                Dataset(self.images[cut:], self.labels[cut:]))
+
+
+def validation_start(n: int) -> int:
+    """Where the validation examples of a training split of ``n`` begin: its last twelfth, rounded up,
+    is held out (MNIST's 60,000 give the usual 55,000 training and 5,000 validation images), so that
+    both parts of any split of two or more are non-empty."""
+    if n < 2:
+        raise ValueError(f"a training split of {n} example{'s' if n != 1 else ''} cannot hold out validation "
+                         "examples: it needs at least 2, one to train on and one to validate on")
+    return n - -(-n // 12)
 
 
 def resolve_data_arg(value: str) -> str:

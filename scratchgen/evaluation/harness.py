@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import validation_start
 from ..models.classifier import DigitClassifier
 from .metrics import (
     class_histogram,
@@ -86,18 +87,18 @@ def _flat(images: np.ndarray) -> np.ndarray:
 
 
 def parzen_split(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pool, validation): the validation images choose sigma, real-baseline kernels come from the pool.
-
-    For MNIST-sized sets validation is the first 1,000 images of train[50000:60000] (Goodfellow
-    et al. 2014) and the pool train[:50000]; smaller sets hold out their last fifth (at most 1,000).
-    """
-    cut = 50000 if len(train) >= 51000 else len(train) - min(1000, len(train) // 5)
+    """(pool, validation) of a whole training split: sigma is chosen on the first 1,000 of its validation
+    images (``data.validation_start``; of MNIST's, train[55000:56000]), images that no run holding them
+    out has trained on, as Goodfellow et al. 2014 chose it on their validation set, train[50000:60000];
+    the real baseline's kernels come from the pool, the training images before them."""
+    cut = validation_start(len(train))
     return train[:cut], train[cut:cut + 1000]
 
 
 def parzen_report(samples: np.ndarray, train_images: np.ndarray, test_images: np.ndarray, *, seed: int = 0) -> dict:
     """The Parzen-window log-likelihood with the protocol of Goodfellow et al. 2014, and its real baseline.
 
+    ``train_images`` is the dataset's whole training split, validation images included.
     sigma is chosen from 10 values in logspace(-1, 0) by the mean log-likelihood of the validation
     images (``parzen_split``); the result is the mean over the test images with its standard
     error, in nats, for images in [0, 1] flattened to 784 dimensions. The baseline puts the

@@ -63,6 +63,55 @@ class NoiseSchedule:
         self.posterior_mean_coef_xt = np.sqrt(self.alphas) * (1 - self.alpha_bars_prev) / (1 - self.alpha_bars)
 
 
+def gaussian_kl(mean_q, var_q, mean_p, var_p) -> np.ndarray:
+    """KL(N(mean_q, var_q) || N(mean_p, var_p)) per element, in nats."""
+    return 0.5 * (np.log(var_p / var_q) + (var_q + (np.asarray(mean_q) - mean_p) ** 2) / var_p - 1)
+
+
+_LOWER_TAIL = -30.0   # log Phi switches from erfc to its asymptotic series here (erfc underflows near z = -38)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def log_normal_cdf(z) -> np.ndarray:
+    """log Phi(z) per element in float64, finite however far into the lower tail z is."""
+    z = np.asarray(z, np.float64)
+    out = np.empty_like(z)
+    body = z >= _LOWER_TAIL
+    out[body] = np.log(0.5 * _erfc(-z[body] / math.sqrt(2)).astype(np.float64))
+    tail = z[~body]
+    # Phi(z) = phi(z)/(-z) (1 - 1/z^2 + 3/z^4 - 15/z^6 + 105/z^8 - ...) (Abramowitz & Stegun 26.2.12);
+    # the first term left out is below 1e-12 relative for z <= -30
+    r = 1 / tail**2
+    out[~body] = (-tail**2 / 2 - np.log(-tail) - 0.5 * math.log(2 * math.pi)
+                  + np.log1p(r * (-1 + r * (3 + r * (-15 + r * 105)))))
+    return out
+
+
+def discretized_gaussian_log_likelihood(x, mean, std: float, bins: int) -> np.ndarray:
+    """log P(x) per element under the discretized Gaussian decoder of Ho et al. eq. (13).
+
+    ``bins`` levels evenly spaced over [-1, 1] (256 for 8-bit images, 2 for binary ones as {-1, +1});
+    a level's probability is the mass of N(mean, std^2) over its bin, the bins' edges halfway between
+    levels and the outermost at -inf and +inf, so the probabilities of the levels sum to 1. x must lie on
+    the levels (a ValueError otherwise).
+    """
+    half_width = 1 / (bins - 1)
+    x = np.asarray(x, np.float64)
+    level = np.rint((x + 1) / (2 * half_width))
+    centre = 2 * half_width * level - 1
+    if np.any(np.abs(x - centre) > half_width / 4) or np.any((level < 0) | (level > bins - 1)):
+        raise ValueError(f"the data are not on {bins} levels evenly spaced over [-1, 1]: "
+                         + ("binarize the images first" if bins == 2 else "use 8-bit images mapped to [-1, 1]"))
+    lower = np.where(level == 0, -np.inf, centre - half_width)
+    upper = np.where(level == bins - 1, np.inf, centre + half_width)
+    z_lower, z_upper = (lower - mean) / std, (upper - mean) / std
+    # a bin above the mean is mirrored below it: log Phi is precise in the lower tail, 1 - Phi is not
+    above = (lower + upper) / 2 > mean
+    lo, hi = np.where(above, -z_upper, z_lower), np.where(above, -z_lower, z_upper)
+    log_hi = log_normal_cdf(hi)
+    return log_hi + np.log(-np.expm1(log_normal_cdf(lo) - log_hi))   # log(Phi(hi) - Phi(lo))
+
+
 def _per_sample(values: np.ndarray, t: np.ndarray) -> np.ndarray:
     """The coefficients of timesteps t (N,) shaped (N, 1, 1, 1) to scale a batch of images, in float32."""
     return values[np.asarray(t)].reshape(-1, 1, 1, 1).astype(np.float32)
@@ -161,12 +210,25 @@ class Diffusion:
         noise is added at the last step. ``prediction``: (eps, x_0) to use instead of the network's.
         """
         _, x0 = prediction or self.predict(x_t, t, labels, guidance)
-        s = self.schedule
-        mean = s.posterior_mean_coef_x0[t] * x0 + s.posterior_mean_coef_xt[t] * x_t
+        mean = self.posterior_mean(x0, x_t, t)
         if t == 0:
             return mean.astype(np.float32)
-        variance = s.betas[t] if self.posterior_variance == "beta" else s.posterior_variance[t]
-        return (mean + math.sqrt(variance) * rng.standard_normal(x_t.shape)).astype(np.float32)
+        return (mean + math.sqrt(self.reverse_variance(t)) * rng.standard_normal(x_t.shape)).astype(np.float32)
+
+    def posterior_mean(self, x0: np.ndarray, x_t: np.ndarray, t: int) -> np.ndarray:
+        """The mean of q(x_{t-1} | x_t, x_0), eq. (7); at a predicted x_0, the mean of p_theta(x_{t-1} | x_t)."""
+        s = self.schedule
+        return s.posterior_mean_coef_x0[t] * x0 + s.posterior_mean_coef_xt[t] * x_t
+
+    def reverse_variance(self, t: int) -> float:
+        """sigma_t^2 of p_theta(x_{t-1} | x_t): beta_t or beta-tilde_t (``posterior_variance``).
+
+        At t = 0 (the paper's t = 1) it is the variance of the decoder p_theta(x_0 | x_1), which the
+        sampler does not draw from (its last step returns the mean); beta-tilde_1 = 0 there, so
+        beta-tilde_2 stands in, as in Ho et al.'s code (posterior_log_variance_clipped).
+        """
+        s = self.schedule
+        return float(s.betas[t] if self.posterior_variance == "beta" else s.posterior_variance[max(t, 1)])
 
     def sample(self, n: int, rng: np.random.Generator, labels=None, guidance: float = 0.0, x_T=None,
                trajectory_every: int | None = None):
@@ -176,6 +238,40 @@ class Diffusion:
         """
         return self._reverse(self._start_noise(n, rng, x_T), list(reversed(range(self.schedule.timesteps))),
                              lambda x, t: self.p_sample_step(x, t, rng, labels, guidance), trajectory_every)
+
+    def variational_bound(self, x0: np.ndarray, rng: np.random.Generator, bins: int = 256) -> dict:
+        """The negative ELBO of eq. (5) of each image, in nats: a bound on its -log p_theta(x_0).
+
+        ``x0``: (N, C, H, W) images in [-1, 1] on ``bins`` levels (256 for 8-bit images; 2 for binary
+        ones as {-1, +1}, whose bound is then on the likelihood of binary pixels). Returns per-image arrays:
+        "prior" L_T = KL(q(x_T | x_0) || N(0, I)), "denoising" the sum over the paper's t = 2..T of
+        KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)), "decoder" L_0 = -log p_theta(x_0 | x_1)
+        (``discretized_gaussian_log_likelihood``), and their "total". Every term is computed, each at one
+        draw x_t ~ q(x_t | x_0) from ``rng``: T network calls. p_theta is the ancestral sampler's: mean
+        ``posterior_mean`` at the clipped predicted x_0, variance ``reverse_variance``.
+        """
+        s, n = self.schedule, len(x0)
+        x0 = np.asarray(x0, np.float32)
+        exact_x0 = x0.astype(np.float64)
+
+        def per_image(values):
+            return values.reshape(n, -1).sum(axis=1)
+
+        abar_T = s.alpha_bars[-1]
+        prior = per_image(gaussian_kl(math.sqrt(abar_T) * exact_x0, 1 - abar_T, 0.0, 1.0))
+        denoising = np.zeros(n)
+        for t in tqdm(range(s.timesteps - 1, -1, -1), desc="variational bound", unit="step", leave=False,
+                      disable=None if self.progress else True):
+            x_t = self.q_sample(x0, np.full(n, t), rng.standard_normal(x0.shape).astype(np.float32))
+            exact_x_t = x_t.astype(np.float64)
+            model_mean = self.posterior_mean(self.predict(x_t, t)[1].astype(np.float64), exact_x_t, t)
+            if t == 0:
+                decoder = -per_image(discretized_gaussian_log_likelihood(
+                    exact_x0, model_mean, math.sqrt(self.reverse_variance(0)), bins))
+            else:
+                denoising += per_image(gaussian_kl(self.posterior_mean(exact_x0, exact_x_t, t), s.posterior_variance[t],
+                                                   model_mean, self.reverse_variance(t)))
+        return {"prior": prior, "denoising": denoising, "decoder": decoder, "total": prior + denoising + decoder}
 
     def ddim_timesteps(self, steps: int) -> np.ndarray:
         """``steps`` evenly spaced timesteps from T-1 down to 0 (the sub-sequence tau of Song et al. 2021)."""

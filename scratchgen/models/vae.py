@@ -7,6 +7,13 @@ Generative model (K&W section 2.1):   p(z) = N(0, I),   p_theta(x | z) = Bernoul
 for binarized images, or N(f(z), exp(s)) per pixel for gray values.
 Recognition model (K&W eq. 9):        q_phi(z | x) = N(mu(x), diag(exp(logvar(x)))).
 
+Class-conditional (CVAE, Sohn, Lee & Yan, "Learning Structured Output Representation using Deep
+Conditional Generative Models", NeurIPS 2015), with ``num_classes``: the label y enters as a one-hot
+vector concatenated to the encoder's input pixels and to z at the decoder,
+    q_phi(z | x, y),   p_theta(x | z, y),   and the prior p(z | y) = p(z) = N(0, I), independent of y,
+so the bound of Sohn et al. eq. 4 (their x is our label, their y our image) is
+    log p(x | y) >= E_q[log p(x | z, y)] - KL(q(z | x, y) || N(0, I)).
+
 Shapes: images (N, 28, 28) or (N, 1, 28, 28) or (N, 784), values in [0, 1]; ``image_shape`` is (1, H, W).
 Everything "per image" is a *sum over pixels* (nats per image), never a per-pixel mean.
 """
@@ -54,10 +61,15 @@ class VAE(nn.Module):
     ``arch="mlp"`` is the ``vae_mlp`` layout of benchmarks/README.md (784-400-(20+20), 20-400-784)
     with the defaults; ``arch="conv"`` is ``vae_conv`` (use ``latent_dim=16``). ``rng`` feeds the noise
     eps of the reparameterization; the trainer saves and restores its state.
+
+    ``num_classes`` C makes it the CVAE (mlp only): the first layers of the encoder and of the decoder
+    take C more inputs, the one-hot label, and every method that encodes or decodes takes ``labels``
+    (N integers in 0..C-1). Without it the model, its parameters and checkpoints are the plain VAE's.
     """
 
     def __init__(self, arch: str = "mlp", latent_dim: int = 20, hidden: int = 400,
-                 likelihood: str = "bernoulli", image_shape=(1, 28, 28), seed: int = 0):
+                 likelihood: str = "bernoulli", image_shape=(1, 28, 28), seed: int = 0,
+                 num_classes: int | None = None):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown VAE architecture {arch!r}: expected one of {', '.join(ARCHS)}")
@@ -66,12 +78,17 @@ class VAE(nn.Module):
         image_shape = single_channel_shape(image_shape, "VAE")
         if arch == "conv" and image_shape != (1, 28, 28):
             raise ValueError(f"the conv VAE expects 1x28x28 images, got {image_shape}")
+        if num_classes is not None and (arch != "mlp" or num_classes < 2):
+            raise ValueError(f"the class-conditional VAE is the mlp one with at least 2 classes, "
+                             f"got arch {arch!r} with {num_classes} classes")
         self.arch, self.latent_dim, self.hidden = arch, int(latent_dim), int(hidden)
         self.likelihood, self.image_shape = likelihood, image_shape
+        self.num_classes = None if num_classes is None else int(num_classes)
         pixels = int(np.prod(image_shape))
+        label_inputs = self.num_classes or 0
         if arch == "mlp":
-            self.encoder = mlp_encoder(pixels, hidden, 2 * latent_dim)
-            self.decoder = mlp_decoder(latent_dim, hidden, image_shape)
+            self.encoder = mlp_encoder(pixels + label_inputs, hidden, 2 * latent_dim)
+            self.decoder = mlp_decoder(latent_dim + label_inputs, hidden, image_shape)
         else:
             self.encoder = conv_encoder(2 * latent_dim)
             self.decoder = conv_decoder(latent_dim)
@@ -81,13 +98,34 @@ class VAE(nn.Module):
         self.rng = np.random.default_rng(seed)
 
     def config(self) -> dict:
+        conditional = {} if self.num_classes is None else {"num_classes": self.num_classes}
         return dict(arch=self.arch, latent_dim=self.latent_dim, hidden=self.hidden,
-                    likelihood=self.likelihood, image_shape=list(self.image_shape))
+                    likelihood=self.likelihood, image_shape=list(self.image_shape), **conditional)
 
-    # ---- q_phi(z | x): K&W eq. 9 -------------------------------------------------------
-    def encode(self, x):
-        """mu, log sigma^2 = encoder(x): the parameters of q(z | x) = N(mu, diag(sigma^2))."""
-        h = self.encoder(check_images(x, self.image_shape, "VAE"))
+    def with_label(self, features, labels):
+        """[features, one_hot(y)] for the CVAE (rows of ``features`` flattened); ``features`` unchanged for the
+        VAE. A one-line error when the labels are missing, superfluous, of another length or out of range."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError("this VAE is not class-conditional: it takes no labels")
+            return features
+        if labels is None:
+            raise ValueError(f"this VAE is class-conditional: give the labels (integers 0..{self.num_classes - 1})")
+        labels = np.asarray(labels)
+        n = features.shape[0]
+        in_range = labels.dtype.kind in "iu" and np.all((0 <= labels) & (labels < self.num_classes))
+        if labels.shape != (n,) or not in_range:
+            raise ValueError(f"labels: expected {n} integers in 0..{self.num_classes - 1}, got shape {labels.shape} "
+                             f"of {labels.dtype}")
+        one_hot = np.eye(self.num_classes, dtype=features.dtype)[labels]
+        if isinstance(features, ag.Tensor):
+            return ops.concatenate([ops.reshape(features, n, -1), one_hot], axis=1)
+        return np.concatenate([features.reshape(n, -1), one_hot], axis=1)
+
+    # ---- q_phi(z | x[, y]): K&W eq. 9 ----------------------------------------------------
+    def encode(self, x, labels=None):
+        """mu, log sigma^2 = encoder(x[, y]): the parameters of q(z | x[, y]) = N(mu, diag(sigma^2))."""
+        h = self.encoder(self.with_label(check_images(x, self.image_shape, "VAE"), labels))
         return h[:, :self.latent_dim], h[:, self.latent_dim:]
 
     # ---- the reparameterization trick: K&W eq. 10 / section 2.4 -----------------------
@@ -101,22 +139,26 @@ class VAE(nn.Module):
             eps = self.rng.standard_normal(mean.shape).astype(mean.dtype)
         return mean + ops.exp(0.5 * logvar) * eps
 
-    # ---- p_theta(x | z) ------------------------------------------------------------------
-    def decode(self, z):
-        """Decoder output: Bernoulli logits, or the Gaussian means (N, 1, H, W)."""
-        return self.decoder(z)
+    # ---- p_theta(x | z[, y]) -------------------------------------------------------------
+    def decode(self, z, labels=None):
+        """Decoder output at z (and the label y of the CVAE): Bernoulli logits, or the Gaussian means (N, 1, H, W)."""
+        return self.decoder(self.with_label(z, labels))
 
-    def log_likelihood(self, x, out):
+    def log_likelihood(self, x, out, known=None):
         """log p(x | z) per image, summed over pixels (K&W appendix C.1 / C.2).
 
         Bernoulli: sum_i x_i log s(f_i) + (1 - x_i) log(1 - s(f_i)) = -BCE_with_logits.
         Gaussian:  sum_i log N(x_i; f_i, exp(s_i)).
+        With a boolean mask ``known`` shaped like ``out``, the sum runs over the known pixels only: the
+        pixels are independent given z, so that is log p(x_known | z), the unknown ones marginalized.
         """
         x = ops.operand_like(x, out)
         if self.likelihood == "bernoulli":
             per_pixel = -losses.binary_cross_entropy_with_logits(out, x, reduction="none")
         else:
             per_pixel = -losses.gaussian_nll_loss(x, out, self.decoder_logvar, reduction="none")
+        if known is not None:
+            per_pixel = per_pixel * np.asarray(known, per_pixel.dtype)
         return ops.sum(ops.reshape(per_pixel, out.shape[0], -1), axis=1)
 
     def mean_image(self, out) -> np.ndarray:
@@ -127,41 +169,43 @@ class VAE(nn.Module):
         return np.clip(data, 0, 1)
 
     # ---- the ELBO: K&W eq. 3 and eq. 10 ---------------------------------------------------
-    def forward(self, x, beta: float = 1.0, eps=None):
+    def forward(self, x, beta: float = 1.0, eps=None, labels=None):
         """The training loss, -mean ELBO (see ``loss``)."""
-        return self.loss(x, beta, eps)[0]
+        return self.loss(x, beta, eps, labels)[0]
 
-    def elbo(self, x, beta: float = 1.0, eps=None):
+    def elbo(self, x, beta: float = 1.0, eps=None, labels=None):
         """Per-image  L(x) = E_q[log p(x | z)] - beta * KL(q(z | x) || p(z))  with one sample of z.
 
         The KL is in closed form, derived where it is computed: ``losses.kl_normal_standard``.
         Returns (elbo, log_likelihood, kl), each a Tensor of shape (N,), in nats per image.
-        beta = 1 is the true bound; beta < 1 during KL warm-up.
+        beta = 1 is the true bound; beta < 1 during KL warm-up. For the CVAE, with the images' ``labels``,
+        it is Sohn et al.'s bound on log p(x | y): q and p take y, the prior stays N(0, I).
         """
         x = check_images(x, self.image_shape, "VAE")
-        mean, logvar = self.encode(x)
+        mean, logvar = self.encode(x, labels)
         z = self.reparameterize(mean, logvar, eps)
-        rec = self.log_likelihood(x, self.decode(z))
+        rec = self.log_likelihood(x, self.decode(z, labels))
         kl = losses.kl_normal_standard(mean, logvar, reduction="none")
         return rec - beta * kl, rec, kl
 
-    def loss(self, x, beta: float = 1.0, eps=None):
+    def loss(self, x, beta: float = 1.0, eps=None, labels=None):
         """The training loss: negative ELBO averaged over the batch (nats per image)."""
-        elbo, rec, kl = self.elbo(x, beta, eps)
+        elbo, rec, kl = self.elbo(x, beta, eps, labels)
         return -ops.mean(elbo), rec, kl
 
     # ---- the importance-weighted bound: Burda et al. eq. 8 -----------------------------
-    def log_importance_weights(self, x, k: int, rng=None, chunk: int = 50000) -> np.ndarray:
+    def log_importance_weights(self, x, k: int, rng=None, chunk: int = 50000, labels=None) -> np.ndarray:
         """log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x) for k draws z_i ~ q(z | x): (N, k).
 
         Burda et al. eq. 7 without the average; computed in float64 without a graph, decoding at
         most ``chunk`` latent samples at a time. z_i = mu + exp(0.5 logvar) eps_i as in training.
+        For the CVAE every term is conditioned on the images' ``labels`` (the prior is N(0, I) all the same).
         """
         rng = self.rng if rng is None else rng
         x = check_images(x, self.image_shape, "VAE")
         n = len(x)
         with ag.no_grad():
-            mean, logvar = (t.data.astype(np.float64) for t in self.encode(x))
+            mean, logvar = (t.data.astype(np.float64) for t in self.encode(x, labels))
             logw = np.empty((n, k))
             per = max(1, chunk // n)                  # latent samples per image per chunk
             for s in range(0, k, per):
@@ -170,7 +214,8 @@ class VAE(nn.Module):
                 z = mean + np.exp(0.5 * logvar) * eps                              # (m, n, d)
                 log_q = -0.5 * np.sum(LOG_2PI + logvar + eps ** 2, axis=2)         # log N(z; mu, sigma^2)
                 log_pz = -0.5 * np.sum(LOG_2PI + z ** 2, axis=2)                   # log N(z; 0, I)
-                dec = self.decode(z.reshape(m * n, -1).astype(x.dtype)).data.reshape(m, n, -1)
+                repeated = None if labels is None else np.tile(np.asarray(labels), m)   # z rows: m draws of n images
+                dec = self.decode(z.reshape(m * n, -1).astype(x.dtype), repeated).data.reshape(m, n, -1)
                 if self.likelihood == "bernoulli":
                     log_px = _bernoulli_log_likelihood_rows(x.reshape(n, -1), dec)
                 else:
@@ -180,44 +225,48 @@ class VAE(nn.Module):
                 logw[:, s:s + m] = (log_px + log_pz - log_q).T
         return logw
 
-    def iwae_bound(self, x, k: int = 1000, rng=None, chunk: int = 50000) -> np.ndarray:
+    def iwae_bound(self, x, k: int = 1000, rng=None, chunk: int = 50000, labels=None) -> np.ndarray:
         """Per image, log p(x) >= L_k = E[ log (1/k) sum_i w_i ],  w_i = p(x, z_i) / q(z_i | x)
         (Burda et al. eq. 8), estimated with one draw of the k samples.
 
         L_1 is the ELBO; L_k <= L_{k+1} and L_k -> log p(x) as k grows (Burda et al. theorem 1).
         Images are processed in groups so that one group decodes about ``chunk`` samples; k = 5000
         runs on the whole test set. The average is a log-sum-exp, stable for log w ~ -100.
+        For the CVAE, with the images' ``labels``, it bounds log p(x | y).
         """
         rng = self.rng if rng is None else rng
         x = check_images(x, self.image_shape, "VAE")
         out = np.empty(len(x), np.float64)
         per = max(1, chunk // k)
         for start in range(0, len(x), per):
-            logw = self.log_importance_weights(x[start:start + per], k, rng, chunk)
+            group_labels = None if labels is None else np.asarray(labels)[start:start + per]
+            logw = self.log_importance_weights(x[start:start + per], k, rng, chunk, group_labels)
             top = logw.max(axis=1, keepdims=True)
             out[start:start + per] = top[:, 0] + np.log(np.mean(np.exp(logw - top), axis=1))
         return out
 
     # ---- generation ---------------------------------------------------------------------------
-    def sample(self, n: int, rng=None) -> np.ndarray:
-        """x ~ E[p(x | z)], z ~ p(z) = N(0, I): the decoder's mean images (n, H, W)."""
+    def sample(self, n: int, rng=None, labels=None) -> np.ndarray:
+        """x ~ E[p(x | z[, y])], z ~ p(z) = N(0, I): the decoder's mean images (n, H, W); the CVAE draws
+        image i of the class ``labels[i]``."""
         rng = self.rng if rng is None else rng
         z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
-        return self.decode_mean(z)
+        return self.decode_mean(z, labels)
 
-    def decode_mean(self, z) -> np.ndarray:
+    def decode_mean(self, z, labels=None) -> np.ndarray:
         with ag.no_grad():
-            return self.mean_image(self.decode(np.asarray(z, np.float32)))[:, 0]
+            return self.mean_image(self.decode(np.asarray(z, np.float32), labels))[:, 0]
 
-    def reconstruct(self, x) -> np.ndarray:
-        """Decoder mean at the encoder mean, mu(x): a deterministic reconstruction (N, H, W)."""
+    def reconstruct(self, x, labels=None) -> np.ndarray:
+        """Decoder mean at the encoder mean, mu(x[, y]): a deterministic reconstruction (N, H, W)."""
         with ag.no_grad():
-            mean, _ = self.encode(x)
-            return self.decode_mean(mean.data)
+            mean, _ = self.encode(x, labels)
+            return self.decode_mean(mean.data, labels)
 
-    def latent_means(self, x, batch: int = 1000) -> np.ndarray:
+    def latent_means(self, x, batch: int = 1000, labels=None) -> np.ndarray:
+        part = lambda s: None if labels is None else np.asarray(labels)[s:s + batch]  # noqa: E731
         with ag.no_grad():
-            return np.concatenate([self.encode(x[s:s + batch])[0].data for s in range(0, len(x), batch)])
+            return np.concatenate([self.encode(x[s:s + batch], part(s))[0].data for s in range(0, len(x), batch)])
 
     def interpolate(self, x0, x1, steps: int = 10) -> np.ndarray:
         """Decode (1 - t) mu(x0) + t mu(x1) for t in [0, 1]: (steps, H, W)."""
@@ -234,8 +283,9 @@ class VAE(nn.Module):
         z = np.stack(np.meshgrid(g, g[::-1]), axis=-1).reshape(-1, 2)   # rows: z2 from top to bottom
         return self.decode_mean(z).reshape(n, n, *self.image_shape[1:])
 
-    def evaluate(self, x, batch: int = 500, seed: int = 0) -> dict:
-        """Mean ELBO, log-likelihood and KL (nats per image) over ``x``, one z per image.
+    def evaluate(self, x, batch: int = 500, seed: int = 0, labels=None) -> dict:
+        """Mean ELBO, log-likelihood and KL (nats per image) over ``x`` (with its ``labels`` for the CVAE),
+        one z per image.
 
         The noise comes from its own generator seeded with ``seed``, so evaluating does not
         advance the training noise (and resumed runs stay identical to uninterrupted ones).
@@ -246,7 +296,7 @@ class VAE(nn.Module):
             for s in range(0, len(x), batch):
                 xb = x[s:s + batch]
                 eps = rng.standard_normal((len(xb), self.latent_dim)).astype(np.float32)
-                e, r, k = self.elbo(xb, eps=eps)
+                e, r, k = self.elbo(xb, eps=eps, labels=None if labels is None else np.asarray(labels)[s:s + batch])
                 total += [float(np.sum(e.data)), float(np.sum(r.data)), float(np.sum(k.data))]
         total /= len(x)
         return {"elbo": total[0], "recon": total[1], "kl": total[2]}

@@ -97,7 +97,7 @@ def _check_arguments(config, out) -> None:
 
 
 def _known_options(model: str) -> set:
-    return {"model", *COMMON_OPTIONS, *RECIPES[model].options}
+    return {"model", *COMMON_OPTIONS, "validation", *RECIPES[model].options}
 
 
 def make_config(config: dict) -> dict:
@@ -116,7 +116,11 @@ def make_config(config: dict) -> dict:
     _check_common(common)
     _check_family_types({k: config[k] for k in recipe.options if k in config}, recipe.options)
     family = recipe.configure({k: config.get(k, default) for k, default in recipe.options.items()})
-    return dict(model=model, **common, **family)
+    # Recorded, not chosen: a config.json without it is a run made before the validation split (runs.load_split).
+    if config.get("validation", runs.VALIDATION_SPLIT) != runs.VALIDATION_SPLIT:
+        raise ValueError(f"validation: expected {runs.VALIDATION_SPLIT!r}, the only split, "
+                         f"got {config['validation']!r}")
+    return dict(model=model, **common, validation=runs.VALIDATION_SPLIT, **family)
 
 
 def _option(key: str) -> str:
@@ -179,15 +183,19 @@ class _Inputs:
     config: dict
     model: object
     train: tuple        # (images, labels)
-    evaluation: tuple   # (x_eval, y_eval)
+    evaluation: tuple   # (x_eval, y_eval): the images of the evaluation after every epoch
 
 
 def _load_inputs(config: dict, out: str) -> _Inputs:
-    """The seeded model and both data splits of ``config``, and ``out`` checked to be writable."""
+    """The seeded model, its training images and the validation images of its evaluation, the test split
+    checked to load, and ``out`` checked to be writable."""
     manual_seed(config["seed"])
     model = RECIPES[config["model"]].build(config)
     images, labels = runs.load_split(config, "train")
-    evaluation = runs.eval_images(config, config["eval_images"])
+    evaluation = runs.validation_images(config, config["eval_images"])
+    # Unused in training, but evaluate, reconstruct and restore need it: a missing or broken test split is
+    # refused now, not after the training.
+    runs.load_split(config, "test")
     _check_writable(out)
     return _Inputs(config, model, (images, labels), evaluation)
 
@@ -208,8 +216,9 @@ def _new_run(config: dict, out: str, overwrite: bool) -> _Inputs:
 
 def start_run(config: dict, out: str, *, overwrite: bool = False) -> dict:
     """The complete config of a new run in ``out``, written to its config.json once the config, the
-    seed, both data splits, the model and ``out`` itself are checked: a failed start leaves ``out`` as
-    it was. The run files already in ``out`` are removed, after those checks, only with ``overwrite``.
+    seed, the training, validation and test images, the model and ``out`` itself are checked: a failed
+    start leaves ``out`` as it was. The run files already in ``out`` are removed, after those checks,
+    only with ``overwrite``.
     Raises RunError, ValueError or OSError."""
     _check_arguments(config, out)
     return _new_run(config, out, overwrite).config
@@ -299,8 +308,8 @@ def train_run(config: dict, out: str, *, overwrite: bool = False, resume: bool =
             trainer.log({"event": "resume", "changed": changed})
         print(f"resuming {out} at epoch {trainer.epoch}, step {trainer.step}"
               + "".join(f"; {k} {c['from']} -> {c['to']}" for k, c in changed.items()))
-    print(f"training {recipe.name} on {config['data']} ({len(images)} images, {len(loader)} batches per epoch) "
-          f"-> {out}")
+    print(f"training {recipe.name} on {config['data']} ({len(images)} images, {len(loader)} batches per epoch; "
+          f"evaluated on {len(x_eval)} {runs.evaluation_split(config)} images) -> {out}")
     status = trainer.fit()
     evals = [r for r in runs.read_log(out) if r["event"] == "eval"]
     metrics = {k: v for k, v in evals[-1].items() if k not in ("event", "epoch", "step")} if evals else {}

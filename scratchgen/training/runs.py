@@ -30,6 +30,8 @@ COMPLETIONS = "completions.png"
 RUN_FILES = (CONFIG, LOG, CHECKPOINT, LOSS_CURVE, METRICS, SAMPLES, RECONSTRUCTIONS, INTERPOLATION, FIGURES)
 IMAGE_SHAPE = (1, 28, 28)           # what every recipe's models take: one-channel 28x28 images
 TEST_BINARIZATION_SEED = 20240603   # the test set is binarized once, always with this seed
+VALIDATION_BINARIZATION_SEED = 20240604   # and the validation images with this one
+VALIDATION_SPLIT = "last-twelfth"   # config.json's "validation": the run holds out Dataset.split_validation's images
 
 
 def restoration_files(task: str) -> tuple[str, str]:
@@ -64,25 +66,67 @@ class RunConfig(dict):
 
 
 # ---- data ----------------------------------------------------------------------------------------
+def holds_out_validation(config: dict) -> bool:
+    """Whether the run holds out validation images (config.json's ``validation``); a run made before the
+    split has no such entry: it trained on the whole training split and was evaluated on test images."""
+    split = config.get("validation")
+    if split not in (None, VALIDATION_SPLIT):
+        where = os.path.join(config.run_dir, CONFIG) if isinstance(config, RunConfig) else CONFIG
+        raise RunError(f"{where} has validation {split!r}: expected {VALIDATION_SPLIT!r} (the last twelfth of "
+                       f"the training split held out), or no entry for a run made before the split")
+    return split is not None
+
+
 def load_split(config: dict, split: str):
-    data = load(config["data"], split, image_shape=IMAGE_SHAPE)
-    if config.get("classes") and split == "train":
+    """The uint8 images and labels of ``split`` as the run uses them: "train" the images it trains on
+    (the dataset's training split without its validation images, then only ``classes`` if given),
+    "validation" the held-out last twelfth of the training split (``Dataset.split_validation``; every
+    class), "test" the test split."""
+    if split == "test":
+        return load(config["data"], "test", image_shape=IMAGE_SHAPE)
+    data = load(config["data"], "train", image_shape=IMAGE_SHAPE)
+    if holds_out_validation(config):
+        data, validation = data.split_validation()
+        if split == "validation":
+            return validation
+    elif split == "validation":
+        raise RunError(f"the run has no validation images: its {CONFIG} predates the validation split")
+    if config.get("classes"):
         data = data.restrict(config["classes"])
     return data
 
 
-def eval_images(config: dict, n: int | None = None):
-    """The first n test images as float32 in [0, 1], binarized once with a fixed seed when the
-    model is trained on binary pixels; and their labels."""
-    images, labels = load(config["data"], "test", image_shape=IMAGE_SHAPE)
+def _first_as_pixels(config: dict, split: str, n: int | None):
+    """The first n images of ``split`` as float32 in [0, 1], binarized once with the split's fixed seed when
+    the model is trained on binary pixels (the same n images get the same bits, whatever n); their labels."""
+    images, labels = load_split(config, split)
     if n is not None:
         images, labels = images[:n], labels[:n]
     x = images.astype(np.float32) / 255
     if config.get("binarize") == "bernoulli":
-        x = (np.random.default_rng(TEST_BINARIZATION_SEED).random(x.shape, np.float32) < x).astype(np.float32)
+        seed = TEST_BINARIZATION_SEED if split == "test" else VALIDATION_BINARIZATION_SEED
+        x = (np.random.default_rng(seed).random(x.shape, np.float32) < x).astype(np.float32)
     elif config.get("binarize") == "threshold":
         x = (x > 0.5).astype(np.float32)
     return x, labels.astype(np.int64)
+
+
+def eval_images(config: dict, n: int | None = None):
+    """The first n test images, for the final figures (``evaluate``, ``reconstruct``, ``restore``), as
+    model pixels (``_first_as_pixels``), and their labels."""
+    return _first_as_pixels(config, "test", n)
+
+
+def evaluation_split(config: dict) -> str:
+    """The split of the evaluation after every epoch: "validation"; "test" for a run made before the
+    validation split, so that the evaluations of such a run, resumed, compare with its earlier ones."""
+    return "validation" if holds_out_validation(config) else "test"
+
+
+def validation_images(config: dict, n: int | None = None):
+    """The images of the evaluation after every epoch: the first n images of ``evaluation_split`` as model
+    pixels (``_first_as_pixels``), and their labels."""
+    return _first_as_pixels(config, evaluation_split(config), n)
 
 
 # ---- the files -------------------------------------------------------------------------------------

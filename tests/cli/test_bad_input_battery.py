@@ -135,6 +135,8 @@ TRAIN = [
     # another family's option, typos, the wrong command
     C("train classifier --latent", "train", "classifier", "--latent", "4", says="unrecognized arguments"),
     C("train vae --timesteps", "train", "vae", "--timesteps", "10", says="unrecognized arguments"),
+    C("train vae --class-conditional --arch conv", "train", "vae", "--class-conditional", "--arch", "conv",
+      "--out", "{tmp}/new", says="--arch mlp"),
     C("train gan --gated", "train", "gan", "--gated", says="unrecognized arguments"),
     C("train ddpm --width", "train", "ddpm", "--width", "4", "--out", "{tmp}/new"),
     C("train vae --epocs", "train", "vae", "--epocs", "2", says="unrecognized arguments"),
@@ -212,6 +214,8 @@ SAMPLE = [
     C("sample ddpm --guidance -1", "sample", "{ddpm}", "--guidance", "-1", says="argument --guidance"),
     C("sample unconditional ddpm --label", "sample", "{ddpm}", "--label", "3", says="--class-conditional"),
     C("sample unconditional ddpm --guidance", "sample", "{ddpm}", "--guidance", "2", says="--class-conditional"),
+    C("sample unconditional vae --label", "sample", "{vae}", "--label", "3", says="--class-conditional"),
+    C("sample gan --label", "sample", "{gan}", "--label", "3", says="only ddpm, vae runs do"),
     C("sample ddpm --steps more than T", "sample", "{ddpm}", "--steps", "100", "--n", "2"),
     C("sample over an earlier samples.png", "sample", "{vae}", setup=_in_run("vae", "samples.png"),
       says="--overwrite"),
@@ -253,13 +257,20 @@ RESTORE = [
     C("restore missing run", "restore", "{missing}", "--task", "inpaint"),
     C("restore an empty folder", "restore", "{empty}", "--task", "inpaint"),
     C("restore ae superres", "restore", "{ae}", "--task", "superres", says="cannot superres"),
-    C("restore a vae", "restore", "{vae}", "--task", "inpaint", says="cannot restore"),
+    C("restore vae complete", "restore", "{vae}", "--task", "complete",
+      says="a vae run cannot complete: it can inpaint, denoise, superres"),
+    C("restore ae complete", "restore", "{ae}", "--task", "complete", says="an ae run cannot complete"),
+    C("restore pixelcnn denoise", "restore", "{pixelcnn}", "--task", "denoise",
+      says="a pixelcnn run cannot denoise: it can complete"),
+    C("restore pixelrnn superres", "restore", "{pixelrnn}", "--task", "superres",
+      says="a pixelrnn run cannot superres: it can complete"),
     C("restore pixelcnn inpaint", "restore", "{pixelcnn}", "--task", "inpaint", says="cannot inpaint"),
     C("restore pixelrnn inpaint", "restore", "{pixelrnn}", "--task", "inpaint", says="cannot inpaint: it can complete"),
     C("restore pixelrnn complete --mask center", "restore", "{pixelrnn}", "--task", "complete", "--mask", "center",
       says="known pixels to come first in raster order"),
     C("restore ddpm complete", "restore", "{ddpm}", "--task", "complete", says="cannot complete"),
-    C("restore gan inpaint", "restore", "{gan}", "--task", "inpaint", says="cannot restore"),
+    C("restore gan complete", "restore", "{gan}", "--task", "complete",
+      says="a gan run cannot complete: it can inpaint, denoise, superres"),
     C("restore classifier denoise", "restore", "{classifier}", "--task", "denoise", says="cannot restore"),
     # masks
     C("restore --mask missing file", "restore", "{ae}", "--task", "inpaint", "--mask", "{tmp}/mask.png",
@@ -298,6 +309,15 @@ RESTORE = [
       says="--fraction"),
     C("restore inpaint PNG mask --fraction", "restore", "{ae}", "--task", "inpaint", "--mask", "{tmp}/mask.png",
       "--fraction", "0.3", setup=_png("mask.png", 28), says="--fraction"),
+    C("restore inpaint --factor", "restore", "{vae}", "--task", "inpaint", "--factor", "4",
+      says="--task inpaint does not use --factor"),
+    C("restore denoise --factor 2", "restore", "{gan}", "--task", "denoise", "--factor", "2", says="--factor"),
+    C("restore ae superres --factor 4", "restore", "{ae}", "--task", "superres", "--factor", "4",
+      says="cannot superres"),
+    C("restore gan --method", "restore", "{gan}", "--task", "inpaint", "--method", "latent",
+      says="gan runs do not use --method: only vae runs do"),
+    C("restore ddpm --method", "restore", "{ddpm}", "--task", "superres", "--method", "encoder",
+      says="ddpm runs do not use --method"),
     C("restore ae --resample", "restore", "{ae}", "--task", "inpaint", "--resample", "3", says="--resample"),
     C("restore ae denoise --steps", "restore", "{ae}", "--task", "denoise", "--steps", "10", says="--steps"),
     C("restore ddpm denoise --reconstruction-guidance", "restore", "{ddpm}", "--task", "denoise",
@@ -313,6 +333,17 @@ RESTORE = [
       says="argument --noise-std"),
     C("restore --noise-std nan", "restore", "{ae}", "--task", "denoise", "--noise-std", "nan",
       says="argument --noise-std"),
+    C("restore --factor 3", "restore", "{vae}", "--task", "superres", "--factor", "3",
+      says="argument --factor: invalid choice: 3 (choose from 2, 4)"),
+    C("restore --factor 2.0", "restore", "{vae}", "--task", "superres", "--factor", "2.0", says="argument --factor"),
+    C("restore --factor 0", "restore", "{ddpm}", "--task", "superres", "--factor", "0", says="argument --factor"),
+    C("restore --method map", "restore", "{vae}", "--task", "denoise", "--method", "map",
+      says="argument --method: invalid choice"),
+    C("restore vae superres --factor 4 --method encoder (fine)", "restore", "{vae}", "--task", "superres",
+      "--factor", "4", "--method", "encoder", "--n", "2", code=0,
+      writes=("vae/restore_superres_4x.png", "vae/restore_superres_4x.json")),
+    C("restore gan inpaint (fine)", "restore", "{gan}", "--task", "inpaint", "--n", "2", code=0,
+      writes=("gan/restore_inpaint.png", "gan/restore_inpaint.json")),
     C("restore --samples 0", "restore", "{ae}", "--task", "denoise", "--samples", "0", says="argument --samples"),
     C("restore --n 0", "restore", "{ae}", "--task", "denoise", "--n", "0", says="argument --n"),
     C("restore --n more than the test images", "restore", "{ae}", "--task", "denoise", "--n", "60",
@@ -350,7 +381,30 @@ EVALUATE = [
     C("evaluate --k on a ddpm", "evaluate", "{ddpm}", "--k", "5", says="--k"),
     C("evaluate --sampler on a vae", "evaluate", "{vae}", "--sampler", "ddim", says="--sampler"),
     C("evaluate --eta on a pixelcnn", "evaluate", "{pixelcnn}", "--eta", "0.5", says="--eta"),
+    C("evaluate --conditional on an unconditional vae", "evaluate", "{vae}", "--conditional",
+      says="trained without --class-conditional"),
+    C("evaluate --conditional on an unconditional ddpm", "evaluate", "{ddpm}", "--conditional", "--guidance", "0,1",
+      says="trained without --class-conditional"),
+    C("evaluate --conditional on a gan", "evaluate", "{gan}", "--conditional", says="only ddpm and vae runs"),
+    C("evaluate --guidance 0,x", "evaluate", "{ddpm}", "--guidance", "0,x", says="argument --guidance"),
+    C("evaluate --guidance 1,1", "evaluate", "{ddpm}", "--guidance", "1,1", says="argument --guidance"),
+    C("evaluate --guidance 0,-1", "evaluate", "{ddpm}", "--guidance", "0,-1", says="argument --guidance"),
+    C("evaluate --guidance 0,,1", "evaluate", "{ddpm}", "--guidance", "0,,1", says="argument --guidance"),
+    C("evaluate two --guidance weights without --conditional", "evaluate", "{ddpm}", "--guidance", "0,1",
+      says="need --conditional"),
+    C("evaluate --cas-images without --conditional", "evaluate", "{vae}", "--cas-images", "10",
+      says="add --conditional"),
+    C("evaluate --cas-images -10", "evaluate", "{vae}", "--conditional", "--cas-images", "-10",
+      says="argument --cas-images"),
+    C("evaluate --guidance on a vae", "evaluate", "{vae}", "--conditional", "--guidance", "1", says="--guidance"),
     C("evaluate --k -1", "evaluate", "{vae}", "--k", "-1", says="argument --k"),
+    C("evaluate --bound-images on a vae", "evaluate", "{vae}", "--bound-images", "5",
+      says="vae runs do not use --bound-images"),
+    C("evaluate --bound-binarize on a pixelcnn", "evaluate", "{pixelcnn}", "--bound-binarize", "bernoulli",
+      says="pixelcnn runs do not use --bound-binarize"),
+    C("evaluate --bound-images -1", "evaluate", "{ddpm}", "--bound-images", "-1", says="argument --bound-images"),
+    C("evaluate --bound-binarize dynamic", "evaluate", "{ddpm}", "--bound-binarize", "dynamic",
+      says="argument --bound-binarize"),
     C("evaluate --limit 0", "evaluate", "{vae}", "--limit", "0", says="argument --limit"),
     C("evaluate --n-samples -1", "evaluate", "{vae}", "--n-samples", "-1", says="argument --n-samples"),
     C("evaluate --n-samples 5 (fewer than the splits)", "evaluate", "{gan}", "--limit", "4", "--n-samples", "5",
@@ -409,6 +463,37 @@ DEMO = [
     C("demo --n-samples many", "demo", "--n-samples", "many", "--out", "{tmp}/demo", says="argument --n-samples"),
 ]
 
+def _band_table_for(run, log=None):
+    """A table of bands (at {tmp}/bands.json) with an entry for the copy of ``run``, whose log.jsonl
+    becomes ``log`` when given."""
+    def make(tmp):
+        with open(os.path.join(tmp, run, "config.json")) as f:
+            config = json.load(f)
+        entry = {"config": config, "seeds": [0, 1],
+                 "epochs": {"3": {"loss": {"values": [1.0, 2.0], "band": [0.0, 3.0]}}}}
+        with open(os.path.join(tmp, "bands.json"), "w") as f:
+            json.dump({"recipes": {config["model"]: {config["data"]: entry}}}, f)
+        if log is not None:
+            with open(os.path.join(tmp, run, "log.jsonl"), "w") as f:
+                f.write(log)
+    return make
+
+
+CHECK = [
+    C("check without a run", "check", says="required"),
+    C("check missing run", "check", "{missing}", says="is not a directory"),
+    C("check a file", "check", "{file}", says="is not a directory"),
+    C("check an empty folder", "check", "{empty}", says="no config.json"),
+    C("check a run without a band", "check", "{vae}", says="no reference band for vae on"),
+    C("check --table missing", "check", "{vae}", "--table", "{missing}", says="no reference table"),
+    C("check --table not JSON", "check", "{vae}", "--table", "{file}", says="is not valid JSON"),
+    C("check --table a run's config.json", "check", "{vae}", "--table", "{vae}/config.json", says="no 'recipes'"),
+    C("check a run whose log is empty", "check", "{vae}", "--table", "{tmp}/bands.json",
+      setup=_band_table_for("vae", log=""), says="the log is empty"),
+    C("check a run that logged none of the band's epochs", "check", "{vae}", "--table", "{tmp}/bands.json",
+      setup=_band_table_for("vae"), says="nothing to compare"),
+]
+
 TOP = [
     C("no command", says="required"),
     C("trian", "trian", "vae", says="invalid choice"),
@@ -417,7 +502,8 @@ TOP = [
     C("help as a command", "help", says="invalid choice"),
 ]
 
-CASES = TRAIN_BAD_OPTIONS + TRAIN_FAMILY + TRAIN + SAMPLE + RECONSTRUCT + RESTORE + EVALUATE + DATA + DEMO + TOP
+CASES = (TRAIN_BAD_OPTIONS + TRAIN_FAMILY + TRAIN + SAMPLE + RECONSTRUCT + RESTORE + EVALUATE + DATA + DEMO + CHECK
+         + TOP)
 
 
 @pytest.fixture

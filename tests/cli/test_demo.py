@@ -6,7 +6,7 @@ import re
 import pytest
 
 from scratchgen.cli import main
-from scratchgen.cli.demo import STAGES
+from scratchgen.cli.demo import STAGES, _format, metric_tables, shown_values, stage_results, write_gallery
 from scratchgen.data import write_idx
 from scratchgen.data.glyphs import generate
 
@@ -54,3 +54,40 @@ def test_every_metric_in_the_summary_is_a_finite_number(demo_dir):
 
 def test_a_second_demo_into_the_same_directory_needs_overwrite(demo_dir):
     assert main(["demo", "--out", demo_dir]) == 2
+
+
+def test_the_finished_demo_reads_back_with_every_number_its_summary_shows(demo_dir):
+    results = stage_results(demo_dir)
+    assert set(results) == {stage.model for stage in STAGES}
+    summary = open(os.path.join(demo_dir, "summary.md")).read()
+    for model, metrics in results.items():
+        values = shown_values(metrics)
+        assert values and all(f"| {_format(v)} |" in summary for v in values.values()), model
+    assert {"samples.fid", "restore_inpaint.psnr"} <= set(shown_values(results["ddpm"]))
+
+
+def test_a_band_column_appears_only_where_a_band_is_measured():
+    metrics = {"loss": 110.0, "test_images": 100, "restore_denoise": {
+        "task": "denoise", "images": 10, "psnr": 20.0, "ssim": 0.8, "psnr_damaged": 15.0, "ssim_damaged": 0.5}}
+    assert all("band" not in header for _, header, _ in metric_tables(metrics))
+    own, restored = metric_tables(metrics, {"loss": [100.0, 105.0], "restore_denoise.ssim": [0.7, 0.9]})
+    assert own[1] == ["metric", "value", "band"] and own[2] == [["loss", 110.0, "100 to 105: above"],
+                                                                 ["test_images", 100, ""]]
+    assert restored[1][-1] == "band" and [row[-1] for row in restored[2]] == ["", "0.7 to 0.9"]
+
+
+def test_the_page_shows_each_stage_against_its_band(demo_dir, tmp_path):
+    results = stage_results(demo_dir)
+    bands = {model: {key: [v - 1, v + 1] for key, v in shown_values(metrics).items()}
+             for model, metrics in results.items()}
+    bands["vae"] = {key: [v + 1, v + 2] for key, v in shown_values(results["vae"]).items()}   # every value below
+    out = str(tmp_path / "demo")
+    os.makedirs(out)
+    for stage in STAGES:
+        os.symlink(os.path.join(demo_dir, stage.model), os.path.join(out, stage.model))
+    index, summary = write_gallery(out, results, "glyph-digits", 60.0, bands)
+    text = open(summary).read()
+    assert "A band is the range of demos of other seeds" in text
+    vae = text[text.index("(`vae`)"):text.index("(`gan`)")]
+    assert vae.count(": below |") == len(bands["vae"]) and ": above" not in text
+    assert open(index).read().count("<th>band</th>") >= len(STAGES)   # a band column in every stage's tables

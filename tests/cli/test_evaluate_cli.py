@@ -4,10 +4,13 @@ import math
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from helpers import run
 from scratchgen.evaluation.metrics import nats_to_bits_per_dim
+from scratchgen.training import load_run
+from scratchgen.training.runs import eval_images, validation_images
 
 
 def _train(tmp_path_factory, model, *options):
@@ -52,7 +55,10 @@ def test_classifier_trains_with_a_cosine_schedule_that_resumes(classifier_run, d
     assert r.returncode == 0, r.stderr
     metrics = json.load(open(os.path.join(classifier_run, "metrics.json")))
     assert metrics["test_images"] == 40 and "samples" not in metrics
-    assert metrics["accuracy"] == evals[-1]["accuracy"]   # both on all 40 test images
+    config, model = load_run(classifier_run)   # evaluate scores all 40 test images, the log all 10 validation images
+    for images_of, accuracy in ((eval_images, metrics["accuracy"]), (validation_images, evals[-1]["accuracy"])):
+        x, labels = images_of(config)
+        assert accuracy == pytest.approx(np.mean(model.features_and_probabilities(x)[1].argmax(axis=1) == labels))
 
 
 def test_evaluate_scores_samples_beside_real_baselines(vae_run, classifier_run):

@@ -179,9 +179,11 @@ def test_make_config_checks_the_numbers_too(config):
 
 def test_options_the_run_does_not_use_are_refused(vae_run):
     for args in (["--eta", "0.5"], ["--steps", "10"], ["--sampler", "ddpm"], ["--variance", "beta_tilde"],
-                 ["--guidance", "1"], ["--label", "3"]):
+                 ["--guidance", "1"]):
         assert_one_line_error(run("sample", vae_run, "--overwrite", *args),
                               f"vae runs do not use {args[0]}: only ddpm runs do")
+    assert_one_line_error(run("sample", vae_run, "--overwrite", "--label", "3"),
+                          "--label needs a run trained with --class-conditional")
     assert_one_line_error(run("evaluate", vae_run, "--n-samples", "0", "--eta", "0.5"), "do not use --eta")
     assert not os.path.exists(os.path.join(vae_run, "metrics.json"))
     r = run("sample", vae_run, "--n", "4", "--overwrite")

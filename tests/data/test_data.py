@@ -533,17 +533,26 @@ def test_load_with_classes(monkeypatch):
     assert labels.tolist() == [0] * 4 and images.shape == (4, 28, 28)
 
 
-def test_validation_split_is_disjoint_complete_and_seeded(dataset):
-    train, val = dataset.split_validation(0.2, seed=5)
-    assert (len(train.labels), len(val.labels)) == (40, 10)
+def test_validation_split_is_the_last_twelfth_disjoint_and_complete(dataset):
+    train, val = dataset.split_validation()
+    assert (len(train.labels), len(val.labels)) == (45, 5)   # 50 - ceil(50 / 12)
+    np.testing.assert_array_equal(np.concatenate([train.images, val.images]), dataset.images)
+    np.testing.assert_array_equal(np.concatenate([train.labels, val.labels]), dataset.labels)
     rows = lambda d: {im.tobytes() for im in d.images}  # noqa: E731
-    assert rows(train) | rows(val) == rows(dataset) and not rows(train) & rows(val)
-    again, _ = dataset.split_validation(0.2, seed=5)
-    other, _ = dataset.split_validation(0.2, seed=6)
-    np.testing.assert_array_equal(again.images, train.images)
-    assert (other.images != train.images).any()
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
-        dataset.split_validation(1.0)
+    assert not rows(train) & rows(val)
+
+
+@given(st.integers(2, 200_000))
+def test_validation_start_keeps_both_parts_and_holds_out_mnists_5000(n):
+    start = data.validation_start(n)
+    assert 1 <= start < n and n - start == -(-n // 12)
+    assert data.validation_start(60_000) == 55_000
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_a_split_too_small_to_hold_out_validation_is_refused(n):
+    with pytest.raises(ValueError, match="needs at least 2, one to train on and one to validate on"):
+        data.Dataset(np.zeros((n, 28, 28), np.uint8), np.zeros(n, np.uint8)).split_validation()
 
 
 # ---------------------------------------------------------------- loader state (state_dict / load_state_dict)

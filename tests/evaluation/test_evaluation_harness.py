@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
+from scratchgen.data import validation_start
 from scratchgen.data.glyphs import generate
 from scratchgen.evaluation.harness import (
     ClassifierMismatchError,
@@ -51,9 +52,19 @@ def test_parzen_is_higher_for_real_images_than_for_noise(digits):
 
 def test_parzen_validation_is_held_out_of_the_baseline_pool():
     pool, validation = parzen_split(np.arange(60000))
-    assert validation[0] == 50000 and len(validation) == 1000 and pool[-1] == 49999
+    assert validation[0] == 55000 and len(validation) == 1000 and pool[-1] == 54999 and len(pool) == 55000
     pool, validation = parzen_split(np.arange(400))
-    assert len(validation) == 80 and len(pool) == 320 and pool[-1] < validation[0]
+    assert len(validation) == 34 and len(pool) == 366 and pool[-1] < validation[0]
+
+
+def test_parzen_sigma_is_chosen_on_the_validation_images(digits):
+    """Samples that copy the validation images (the last twelfth of the training split) make the
+    narrowest kernel the likeliest there; chosen on any other images, sigma would be wider."""
+    train, test = digits
+    validation = train[validation_start(len(train)):]
+    copies = parzen_report(validation, train, test)
+    assert copies["samples"]["sigma"] == pytest.approx(0.1)
+    assert parzen_report(train[:len(validation)], train, test)["samples"]["sigma"] > 0.1
 
 
 def test_classifier_from_another_dataset_is_refused():

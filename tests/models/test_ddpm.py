@@ -6,22 +6,10 @@ import pytest
 
 import scratchgen as sg
 import scratchgen.nn as nn
+from helpers import OracleNoise
 from scratchgen.gradcheck import gradcheck_module
 from scratchgen.models.ddpm import Diffusion, NoiseSchedule, to_image_space, to_model_space
 from scratchgen.models.unet import MLPDenoiser, UNet, sinusoidal_embedding
-
-
-class OracleNoise(nn.Module):
-    """Returns the exact noise that turns the known x_0 into x_t: a perfectly trained network."""
-
-    def __init__(self, x0, schedule):
-        super().__init__()
-        self.x0, self.schedule = x0, schedule
-
-    def forward(self, x_t, t, labels=None):
-        # built from tensor ops, so that gradients with respect to x_t flow through it
-        abar = self.schedule.alpha_bars[np.asarray(t)].reshape(-1, 1, 1, 1)
-        return (sg.as_tensor(x_t) - np.sqrt(abar) * self.x0) * (1 / np.sqrt(1 - abar))
 
 
 def test_linear_schedule_endpoints_and_rescaling():

@@ -83,7 +83,7 @@ def test_elbo_below_iwae_and_iwae_non_decreasing_in_k():
     model = _tiny_vae(latent_dim=2)
     x, _ = _glyphs(32)
     opt = __import__("scratchgen.optim", fromlist=["Adam"]).Adam(model.parameters(), lr=1e-2)
-    for _ in range(30):
+    for _ in range(60):
         opt.zero_grad()
         model(x).backward()
         opt.step()
@@ -179,3 +179,113 @@ def test_check_images_accepts_the_layouts_of_the_given_channels_height_width():
     assert check_images(x[:40].reshape(2, 4, 5), (1, 4, 5)).shape == (2, 1, 4, 5)   # one channel may be left out
     with pytest.raises(ValueError, match=r"^net expected an image batch of shape \(N, 3, 4, 5\) or \(N, 60\), got"):
         check_images(x[:40].reshape(2, 4, 5), (3, 4, 5), "net")   # three channels may not
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_log_likelihood_of_the_known_pixels_is_the_sum_over_them(likelihood):
+    # pixels are independent given z: log p(x_known | z) + log p(x_unknown | z) = log p(x | z)
+    model = VAE(latent_dim=3, hidden=8, likelihood=likelihood, seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(size=(2, 1, 28, 28)).astype(np.float32)
+    out = model.decode(rng.standard_normal((2, 3)).astype(np.float32))
+    known = rng.random((2, 1, 28, 28)) < 0.6
+    full = model.log_likelihood(x, out).data
+    np.testing.assert_allclose(model.log_likelihood(x, out, known).data + model.log_likelihood(x, out, ~known).data,
+                               full, rtol=1e-5)
+    np.testing.assert_allclose(model.log_likelihood(x, out, np.ones_like(known)).data, full, rtol=1e-6)
+    one_pixel = np.zeros_like(known)
+    one_pixel[:, 0, 5, 9] = True
+    f, v = out.data[:, 0, 5, 9].astype(np.float64), x[:, 0, 5, 9]
+    if likelihood == "bernoulli":
+        expected = v * np.log(1 / (1 + np.exp(-f))) + (1 - v) * np.log(1 - 1 / (1 + np.exp(-f)))
+    else:
+        s = float(model.decoder_logvar.data[0, 0, 5, 9])
+        expected = -0.5 * (np.log(2 * np.pi) + s + (v - f) ** 2 / np.exp(s))
+    np.testing.assert_allclose(model.log_likelihood(x, out, one_pixel).data, expected, rtol=1e-5)
+
+
+# ---- the class-conditional VAE (CVAE, Sohn et al. 2015) -----------------------------------------------
+def _tiny_cvae(seed=0, latent_dim=3, likelihood="bernoulli", num_classes=4):
+    sg.manual_seed(seed)
+    return VAE("mlp", latent_dim=latent_dim, hidden=16, likelihood=likelihood, seed=seed, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_cvae_elbo_gradient_with_fixed_noise_reaches_the_label_columns(likelihood):
+    model = _tiny_cvae(likelihood=likelihood).double()
+    x, _ = _glyphs(4, binary=likelihood == "bernoulli")
+    labels = np.array([0, 3, 1, 3])
+    eps = np.random.default_rng(2).standard_normal((4, 3))
+
+    class NegativeConditionalElbo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vae = model
+
+        def forward(self, x):
+            return self.vae.loss(x, eps=eps, labels=labels)[0]
+
+    assert gradcheck_module(NegativeConditionalElbo(), [x.astype(np.float64)], directions=4)
+    model.zero_grad()
+    model.loss(x.astype(np.float64), eps=eps, labels=labels)[0].backward()
+    for first_layer, inputs in ((model.encoder[1], 784), (model.decoder[0], 3)):
+        label_columns = first_layer.weight.grad[:, inputs:]
+        # a one-hot input: only the columns of the labels present get a gradient
+        assert np.any(label_columns[:, [0, 1, 3]] != 0, axis=0).all() and np.all(label_columns[:, 2] == 0)
+
+
+def test_the_plain_vae_keeps_its_parameters_and_the_cvae_adds_label_inputs_only():
+    plain, conditional = _tiny_vae(), _tiny_cvae(num_classes=10)
+    shapes = {name: p.shape for name, p in plain.named_parameters()}
+    assert shapes == {"encoder.1.weight": (16, 784), "encoder.1.bias": (16,), "encoder.3.weight": (6, 16),
+                      "encoder.3.bias": (6,), "decoder.0.weight": (16, 3), "decoder.0.bias": (16,),
+                      "decoder.2.weight": (784, 16), "decoder.2.bias": (784,)}
+    assert "num_classes" not in plain.config() and conditional.config()["num_classes"] == 10
+    widened = {"encoder.1.weight": (16, 794), "decoder.0.weight": (16, 13)}
+    assert {name: p.shape for name, p in conditional.named_parameters()} == {**shapes, **widened}
+
+
+def test_cvae_samples_follow_the_requested_class():
+    # two classes that differ everywhere: class 0 is blank, class 1 is fully inked
+    model = _tiny_cvae(seed=1, num_classes=2)
+    x = np.concatenate([np.zeros((16, 28, 28)), np.ones((16, 28, 28))]).astype(np.float32)
+    labels = np.repeat([0, 1], 16)
+    optimizer = sg.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model.loss(x, labels=labels)[0].backward()
+        optimizer.step()
+    rng = np.random.default_rng(0)
+    blank, inked = model.sample(50, rng, np.zeros(50, int)), model.sample(50, rng, np.ones(50, int))
+    # a decoder that ignored the label could only draw the average of the two, ~0.5
+    assert blank.mean(axis=(1, 2)).max() < 0.25 and inked.mean(axis=(1, 2)).min() > 0.75
+
+
+def test_cvae_refuses_missing_extra_and_bad_labels_in_one_line():
+    cvae, plain, x = _tiny_cvae(), _tiny_vae(), np.zeros((2, 28, 28), np.float32)
+    for model, labels, message in ((cvae, None, "class-conditional: give the labels"),
+                                   (plain, [0, 1], "not class-conditional"),
+                                   (cvae, [0, 4], r"expected 2 integers in 0\.\.3"),
+                                   (cvae, [0], r"expected 2 integers in 0\.\.3"),
+                                   (cvae, [0.0, 1.0], r"expected 2 integers in 0\.\.3")):
+        with pytest.raises(ValueError, match=message):
+            model.reconstruct(x, labels)
+    with pytest.raises(ValueError, match="the class-conditional VAE is the mlp one"):
+        VAE("conv", latent_dim=2, num_classes=10)
+
+
+def test_cvae_iwae_bound_conditions_every_weight_on_the_labels():
+    # log w = log p(x | z, y) + log p(z) - log q(z | x, y) for the draw z, Burda et al. eq. 7 given y
+    model = _tiny_cvae(seed=3).double()
+    x, _ = _glyphs(3)
+    labels = np.array([2, 0, 1])
+    x = x.astype(np.float64)
+    draws = np.random.default_rng(4).standard_normal((2, 3, 3))   # the draws log_importance_weights makes
+    logw = model.log_importance_weights(x, 2, rng=np.random.default_rng(4), labels=labels)
+    mean, logvar = (t.data for t in model.encode(x, labels))
+    for i, eps in enumerate(draws):
+        z = mean + np.exp(0.5 * logvar) * eps
+        log_q = -0.5 * np.sum(np.log(2 * np.pi) + logvar + eps ** 2, axis=1)
+        log_prior = -0.5 * np.sum(np.log(2 * np.pi) + z ** 2, axis=1)        # N(0, I), whatever the label
+        expected = model.log_likelihood(x[:, None], model.decode(z, labels)).data + log_prior - log_q
+        np.testing.assert_allclose(logw[:, i], expected, rtol=1e-9)

@@ -7,9 +7,9 @@ pixel by pixel. A family adds only its options and its network.
 
 Training pixels are binarized afresh every epoch (``binarize="bernoulli"``, as for the Bernoulli
 VAE), and by default the learning rate falls to 0 along a cosine over --epochs (each family's
-default: about an hour of its default model on 2 cores). Evaluation and test images are binarized
-once with a fixed seed (``runs.eval_images``), so NLLs of different runs and families and of the
-VAE's bound are measured on the same bits.
+default: about an hour of its default model on 2 cores). Validation and test images are each
+binarized once with a fixed seed (``runs.validation_images``, ``runs.eval_images``), so NLLs of
+different runs and families and of the VAE's bound are measured on the same bits.
 """
 from __future__ import annotations
 

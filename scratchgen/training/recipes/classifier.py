@@ -15,7 +15,7 @@ from ... import figures as fig
 from ...autograd.losses import cross_entropy
 from ...evaluation.metrics import confusion_matrix
 from ...models.classifier import DigitClassifier
-from ..runs import eval_images, figures_dir, loss_figure
+from ..runs import eval_images, evaluation_split, figures_dir, loss_figure, validation_images
 from .recipe import Recipe, Step, cosine_schedule
 
 OPTIONS = dict(width=32)   # channels of the first convolution (the second has twice as many)
@@ -48,7 +48,7 @@ def _scores(model, x, labels):
 
 
 def _evaluate(model, c, x):
-    _, labels = eval_images(c, len(x))   # x is the first len(x) test images (runs.eval_images)
+    _, labels = validation_images(c, len(x))   # x is the first len(x) of these images (api._load_inputs)
     return _scores(model, x, labels)
 
 
@@ -56,7 +56,7 @@ def _figures(model, c, run_dir, tag, x, labels):
     _, probabilities = model.features_and_probabilities(x)
     counts = confusion_matrix(labels, probabilities.argmax(axis=1), 10)
     fig.confusion_plot(os.path.join(figures_dir(run_dir), f"confusion_{tag}.png"), counts,
-                       title=f"Confusion matrix on {len(x)} test images ({tag}): "
+                       title=f"Confusion matrix on {len(x)} {evaluation_split(c)} images ({tag}): "
                              f"accuracy {np.trace(counts) / len(x):.2%}")
     loss_figure(run_dir)
 

@@ -12,10 +12,11 @@ import os
 import numpy as np
 
 from ... import autograd as ag, figures as fig
+from ...evaluation import restoration
 from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
-from ..runs import eval_images, figures_dir, loss_figure
+from ..runs import TEST_BINARIZATION_SEED, eval_images, figures_dir, loss_figure
 from .recipe import Recipe, Step, lr_schedule
 
 NUM_CLASSES = 10          # digit labels; label NUM_CLASSES is the "no label" of classifier-free guidance
@@ -25,6 +26,15 @@ BATCH = 250               # images per network call when evaluating and sampling
 FIGURE_STEPS = 50         # DDIM steps of the per-epoch sample grid
 FIGURE_SAMPLES = 64
 TRAJECTORY_ROWS = 8
+BOUND_IMAGES = 100        # test images of evaluate's variational bound (T network calls per batch) unless given
+BOUND_BINARIZATIONS = {   # evaluate --bound-binarize: the test pixels, their decoder's levels, and what that means
+    "none": (256, "gray test images on 256 levels, 256-bin discretized decoder (Ho et al. 2020): "
+                  "not comparable with a likelihood of binary pixels"),
+    "bernoulli": (2, f"test images binarized once by bernoulli draws with seed {TEST_BINARIZATION_SEED}, as "
+                     "{-1, +1} with a 2-bin decoder: nats of binary pixels, as pixelcnn's, pixelrnn's and vae's"),
+    "threshold": (2, "test images binarized by thresholding at 0.5, as {-1, +1} with a 2-bin decoder: "
+                     "nats of binary pixels"),
+}
 
 
 OPTIONS = dict(net="unet", widths=None, timesteps=1000, schedule="linear", ema_decay=0.999, clip_grad=1.0,
@@ -109,7 +119,7 @@ def _labels_to_draw(c, n, label):
 
 
 def forward_process_figure(path, diffusion, x, rows=3, columns=9):
-    """Test images x_0 and draws of q(x_t | x_0), eq. (4), at evenly spaced t (one noise per image)."""
+    """Images x_0 and draws of q(x_t | x_0), eq. (4), at evenly spaced t (one noise per image)."""
     T = diffusion.schedule.timesteps
     ts = np.linspace(0, T - 1, columns - 1).round().astype(int)
     x0 = _images(x[:rows])
@@ -140,9 +150,32 @@ def _figures(model, c, run_dir, tag, x, labels):
     loss_figure(run_dir)
 
 
-def _final(model, c, run_dir, limit, seed, k):
+def variational_bound(model, c, n, seed, binarize, variance) -> dict:
+    """The negative ELBO (``Diffusion.variational_bound``) of the first n test images with its standard error
+    over images, as ``nll_elbo`` (evaluate adds bits per dimension), and the mean of each of its terms.
+    ``binarize`` (a BOUND_BINARIZATIONS key) chooses the pixels; ``variance`` the reverse process's."""
+    bins, statement = BOUND_BINARIZATIONS[binarize]
+    x, _ = eval_images({**c, "binarize": None if binarize == "none" else binarize}, n)
+    diffusion, rng = diffusion_of(model, c, posterior_variance=variance, progress=True), np.random.default_rng(seed)
+    batches = [diffusion.variational_bound(_images(x[s:s + BATCH]), rng, bins) for s in range(0, len(x), BATCH)]
+    terms = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+    metrics = {"bound_images": len(x), "nll_elbo": float(terms["total"].mean())}
+    if len(x) > 1:
+        metrics["nll_elbo_standard_error"] = float(terms["total"].std(ddof=1) / math.sqrt(len(x)))
+    metrics.update({f"elbo_{key}_nats": float(terms[key].mean()) for key in ("prior", "denoising", "decoder")})
+    return {**metrics, "elbo_variance": variance, "likelihood_binarization": statement}
+
+
+def _final(model, c, run_dir, limit, seed, k, bound_images=BOUND_IMAGES, bound_binarize=None, variance=None):
+    """L_simple on the test images, and the variational bound on the first ``bound_images`` of them (0: none),
+    on the run's own pixels unless ``bound_binarize``, with the sampler's reverse variance unless ``variance``."""
     x, _ = eval_images(c, limit)
-    return {"test_images": len(x), **_evaluate(model, c, x)}
+    metrics = {"test_images": len(x), **_evaluate(model, c, x)}
+    if bound_images:
+        metrics.update(variational_bound(model, c, min(bound_images, len(x)), seed,
+                                         bound_binarize or c.get("binarize") or "none",
+                                         variance or SAMPLER_OPTIONS["variance"]))
+    return metrics
 
 
 SAMPLER_OPTIONS = dict(sampler="ddim", steps=50, eta=0.0, variance="beta", guidance=0.0, label=None)
@@ -193,8 +226,9 @@ def _denoise(model, c, damaged, known, rng, options):
 
 
 def _superres(model, c, damaged, known, rng, options):
-    """ILVR: 28x28 samples whose 2x2 block means are the 14x14 average-pooled input."""
-    return diffusion_of(model, c, progress=True).super_resolve(damaged, rng, factor=2)[:, 0]
+    """ILVR: 28x28 samples whose factor x factor block means are the average-pooled input (14x14 or 7x7)."""
+    factor = options.get("factor", restoration.FACTOR)
+    return diffusion_of(model, c, progress=True).super_resolve(damaged, rng, factor=factor)[:, 0]
 
 
 RECIPES = {

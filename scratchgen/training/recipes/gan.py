@@ -15,6 +15,7 @@ import numpy as np
 
 from ... import figures as fig
 from ...autograd import no_grad
+from ...evaluation import restoration
 from ...models.gan import (
     GAN,
     GENERATOR_LOSSES,
@@ -117,7 +118,7 @@ def _spread(images: np.ndarray) -> float:
 
 
 def _statistics(model, c, x, z) -> dict:
-    """D's view of test images and of G(z), and how spread out the samples are compared with the test images."""
+    """D's view of real images and of G(z), and how spread out the samples are compared with the real images."""
     fakes = model.generate(z)
     real_logits = np.concatenate([model.discriminate(x[s:s + 500]).data for s in range(0, len(x), 500)])
     fake_logits = np.concatenate([model.discriminate(fakes[s:s + 500]).data for s in range(0, len(fakes), 500)])
@@ -180,14 +181,34 @@ def _final(model, c, run_dir, limit, seed, k):
         return {"test_images": len(x), **_statistics(model, c, x, model.noise(len(x), np.random.default_rng(seed)))}
 
 
+def _restore(task):
+    def restore(model, c, damaged, known, rng, options):
+        """G of the MAP latent, argmin_z ||observe(G(z)) - damaged||^2 / (2 s^2) + ||z||^2 / 2 over the observed
+        values (restoration.gaussian_observation_nll), from RESTARTS draws of the prior per image."""
+        factor = options.get("factor", restoration.FACTOR)
+        noise_std = options.get("noise_std", restoration.NOISE_STD) if task == "denoise" else 0.0
+
+        def negative_log_likelihood(z, damaged, known):
+            return restoration.gaussian_observation_nll(task, model(z), damaged, known, noise_std=noise_std,
+                                                        factor=factor)
+        starts = model.noise(restoration.RESTARTS * len(damaged), rng)
+        with restoration.frozen(model):
+            z = restoration.map_latents(negative_log_likelihood, starts, damaged, known)
+        return restoration.finish(task, model.generate(z), damaged, known, factor)
+    return restore
+
+
+RESTORE = {task: _restore(task) for task in ("inpaint", "denoise", "superres")}
+
 # Both players: Adam with lr 2e-4 and betas (0.5, 0.999), batch 128 (the gan_mlp benchmark's). The epoch
 # limit is high so that --minutes is what ends a budgeted run.
 DEFAULTS = dict(lr=2e-4, batch_size=128, epochs=100)
 
 RECIPES = {
     "gan": Recipe("GAN (MLP players)", GAN_OPTIONS, _gan_configure, _gan_build, _step,
-                  _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample, defaults=DEFAULTS),
+                  _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample, restore=RESTORE,
+                  defaults=DEFAULTS),
     "dcgan": Recipe("DCGAN (transposed/strided convolutions)", DCGAN_OPTIONS, _dcgan_configure, _dcgan_build,
                     _step, _evaluate, _figures, _final, optimizer=_optimizers, ema=_ema, sample=_sample,
-                    defaults=DEFAULTS),
+                    restore=RESTORE, defaults=DEFAULTS),
 }

@@ -43,6 +43,9 @@ class Recipe:
     one is wrong). A recipe without ``sample`` cannot be sampled, without ``reconstruct`` cannot
     reconstruct, and ``restore`` maps task names to
     ``(model, c, damaged, known, rng, options) -> restored``.
+
+    ``evaluate`` and ``figures`` run after every epoch on the first ``eval_images`` validation images
+    (``runs.validation_images``); ``final`` and ``reconstruct`` use test images (``runs.eval_images``).
     """
     name: str                  # what the family is, for messages
     options: dict              # option -> default: the family's entries of config.json
