@@ -1,7 +1,7 @@
 """Measure the reference bands of scratchgen/training/reference_bands.json (docs/reference.md).
 
-    python benchmarks/reference_bands.py                                  # every recipe on glyph-digits
-    SCRATCHGEN_DATA=/path/to/mnist python benchmarks/reference_bands.py --data mnist
+    python benchmarks/reference_bands.py --holdout 5                      # every recipe on glyph-digits
+    SCRATCHGEN_DATA=/path/to/mnist python benchmarks/reference_bands.py --data mnist --holdout 5
     python benchmarks/reference_bands.py --recipes vae ae --seeds 0 1 2 --holdout 3
     python benchmarks/reference_bands.py --from-runs runs/a runs/b runs/c  # bands of runs already trained
     python benchmarks/reference_bands.py --from-demos runs/demo-s0 runs/demo-s1 runs/demo-s2
@@ -237,7 +237,11 @@ def markdown(table: dict) -> str:
         seeds = {tuple(by_data[data]["seeds"]) for by_data in table["recipes"].values() if data in by_data}
         lines += [f"Seeds {'; '.join(', '.join(map(str, s)) for s in sorted(seeds))}."
                   + (f" Provisional (read from earlier runs, to be measured again): {', '.join(provisional)}."
-                     if provisional else ""), ""]
+                     if provisional else "")]
+        held_out = [f"{model} seed {seed}: {verdict}" for model, by_data in table["recipes"].items()
+                    for seed, verdict in by_data.get(data, {}).get("holdout", {}).items()]
+        lines += [f"Held out (`scratchgen check` of a seed outside the band): {'; '.join(held_out)}."
+                  if held_out else "", ""]
     for data, entry in table.get("demo", {}).items():
         lines += [f"### The demo on {data}, --minutes {entry['minutes']:g}", "",
                   f"Seeds {', '.join(map(str, entry['seeds']))}.", "", "| stage | value | demos' values | band |",
@@ -256,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", nargs="+", default=["glyph-digits"], choices=DATASETS, help="datasets to measure")
     p.add_argument("--data-dir", help=f"folder of the MNIST files (sets {ENV_VAR}, as `scratchgen` reads it)")
     p.add_argument("--recipes", nargs="+", default=list(REFERENCE), choices=list(REFERENCE))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="the seeds the band is made of")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4],
+                   help="the seeds the band is made of (default 0 to 4)")
     p.add_argument("--holdout", nargs="*", type=int, default=[],
                    help="seeds trained after the band is made and checked against it")
     p.add_argument("--work", default=os.path.join("runs", "reference"), help="where the runs are trained")
