@@ -10,7 +10,10 @@ OUT/RUN_TASK.png`: its figure and its scores (the model's, the damaged input's a
 go into --out, and the run directories are left as they are (except a pixelcnn's or a pixelrnn's
 completions.png, which --task complete writes beside its checkpoint). Then one table per task, PSNR
 and SSIM (and for a hole, the PSNR on the missing pixels), is printed and written to
-OUT/restoration_tables.md.
+OUT/restoration_tables.md, and one figure per task, OUT/figure_TASK.png (figure_inpaint.png, ...,
+figure_superres_4x.png), linked under its table: the first --figure-images test images clean, damaged,
+restored by the task's best classical baseline and by every model, one row each, from the images
+that each restore saved beside its scores (OUT/RUN_TASK.npz).
 
 Runs whose family models binary pixels (a vae, pixelcnn or pixelrnn with their default binarization)
 are scored on the test images binarized once with a fixed seed, the others on the gray test images:
@@ -22,7 +25,11 @@ import io
 import json
 import os
 
+import numpy as np
+
+from scratchgen import figures as fig
 from scratchgen.cli import commands
+from scratchgen.evaluation import psnr, restoration
 from scratchgen.training import RECIPES
 from scratchgen.training.runs import read_config
 
@@ -47,14 +54,52 @@ def _row(*cells) -> str:
     return "| " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells) + " |"
 
 
-def tables(run_dirs: list, n: int, seed: int, out: str, overwrite: bool = False) -> str:
-    """The markdown tables of every task of TASKS; restores with each run in ``run_dirs`` that can."""
+def _saved_images(figure: str) -> dict:
+    """The arrays that `scratchgen restore --output FIGURE` saved beside FIGURE."""
+    with np.load(os.path.splitext(figure)[0] + ".npz", allow_pickle=False) as saved:
+        return dict(saved)
+
+
+def _best_baseline(options: dict, saved: dict) -> tuple:
+    """(name, restorations, PSNR) of the classical baseline of the task with the best PSNR on ``saved``."""
+    restored = restoration.baselines(options["task"], saved["observed"], saved.get("known"),
+                                     factor=options.get("factor", restoration.FACTOR),
+                                     mean_image=saved.get("mean_image"))
+    return max(((name, images, psnr(images, saved["clean"])) for name, images in restored.items()),
+               key=lambda baseline: baseline[2])
+
+
+def comparison_figure(path: str, title: str, options: dict, kinds: dict, shown: int) -> str:
+    """One row of the first ``shown`` images each, per kind of test images: clean, damaged, the best
+    baseline and every model. ``kinds``: kind -> (scores and saved images of its first run, [(label, saved
+    images)] of every run), as ``tables`` gathers them."""
+    rows, labels = [], []
+    for images, (_, reference, models) in kinds.items():
+        clean = reference["clean"]
+        name, best, best_psnr = _best_baseline(options, reference)
+        rows += [clean, reference["damaged"], best] + [saved["restored"] for _, saved in models]
+        labels += [f"clean ({images})", f"damaged {psnr(reference['damaged'], clean):.1f} dB",
+                   f"baseline: {name} {best_psnr:.1f} dB"]
+        labels += [f"{label} {psnr(saved['restored'], clean):.1f} dB" for label, saved in models]
+    n = len(clean)
+    shown = min(shown, n)
+    return fig.image_grid(path, np.concatenate([row[:shown] for row in rows]), ncols=shown, row_labels=labels,
+                          title=f"{title}: the first {shown} of {n} test images, PSNR over all {n}")
+
+
+def tables(run_dirs: list, n: int, seed: int, out: str, overwrite: bool = False, figure_images: int = 8) -> str:
+    """The markdown tables of every task of TASKS, each with its figure (``comparison_figure`` of the first
+    ``figure_images`` images); restores with each run in ``run_dirs`` that can."""
     os.makedirs(out, exist_ok=True)
     parts = [f"Restoration of the first {n} test images (seed {seed}); PSNR in dB.\n"]
+    figures = []    # (path, title, options, kinds) of each task's comparison_figure
     for title, options in TASKS.items():
         hole = options["task"] in ("inpaint", "complete")
         hole_cell = (lambda scores: [scores["psnr_hole"]]) if hole else (lambda scores: [])  # noqa: E731
-        rows, reference = [], {}     # reference: kind of test images -> scores holding the input's and the baselines'
+        rows = []
+        # kind of test images -> (the first run's scores, holding the input's and the baselines', and its saved
+        # images; [(label, saved images)] of every run)
+        kinds = {}
         for run_dir in run_dirs:
             config = read_config(run_dir)
             family, run_name = config["model"], os.path.basename(os.path.normpath(run_dir))
@@ -70,17 +115,27 @@ def tables(run_dirs: list, n: int, seed: int, out: str, overwrite: bool = False)
                     scores = json.load(f)
                 label = f"{family} ({method})" if method else family
                 rows.append(_row(label, run_name, images, scores["psnr"], scores["ssim"], *hole_cell(scores)))
-                reference.setdefault(images, scores)
+                saved = _saved_images(figure)
+                _, first, models = kinds.setdefault(images, (scores, saved, []))
+                if not np.array_equal(saved["clean"], first["clean"]):
+                    raise ValueError(f"{run_dir} restored other {images} test images than the runs before it: "
+                                     f"one figure compares runs of the same dataset")
+                models.append((label, saved))
                 print(f"{title}: {label}, {run_dir}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}")
         if not rows:
             continue
-        for images, scores in reference.items():
+        for images, (scores, _, _) in kinds.items():
             rows.append(_row(SHOWN_DAMAGED[options["task"]], "", images, scores["psnr_damaged"], scores["ssim_damaged"],
                              *([""] if hole else [])))
             rows += [_row(f"baseline: {name}", "", images, s["psnr"], s["ssim"], *hole_cell(s))
                      for name, s in scores["baselines"].items()]
         header = ["restored by", "run", "test images", "PSNR", "SSIM"] + (["PSNR in the hole"] if hole else [])
-        parts.append(f"### {title}\n\n" + "\n".join([_row(*header), "|" + "---|" * len(header), *rows]) + "\n")
+        figure_name = f"figure_{_file_label(options)}.png"
+        parts.append(f"### {title}\n\n" + "\n".join([_row(*header), "|" + "---|" * len(header), *rows]) + "\n"
+                     + f"\n![{title}]({figure_name})\n")
+        figures.append((os.path.join(out, figure_name), title, options, kinds))
+    for path, title, options, kinds in figures:
+        print(f"wrote {comparison_figure(path, title, options, kinds, figure_images)}")
     text = "\n".join(parts)
     with open(os.path.join(out, "restoration_tables.md"), "w") as f:
         f.write(text)
@@ -93,9 +148,10 @@ def main():
     p.add_argument("--n", type=int, default=100, help="test images restored per task")
     p.add_argument("--seed", type=int, default=0, help="seed of the damage and of the restorations")
     p.add_argument("--out", default="runs/restoration", help="folder of the figures, scores and tables")
+    p.add_argument("--figure-images", type=int, default=8, help="test images (columns) of each task's figure")
     p.add_argument("--overwrite", action="store_true", help="replace the figures and scores of an earlier call")
     args = p.parse_args()
-    print(tables(args.run_dirs, args.n, args.seed, args.out, args.overwrite))
+    print(tables(args.run_dirs, args.n, args.seed, args.out, args.overwrite, args.figure_images))
 
 
 if __name__ == "__main__":

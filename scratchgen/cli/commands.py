@@ -16,6 +16,7 @@ import numpy as np
 from .. import figures as fig
 from ..data import SPLITS, load
 from ..evaluation import restoration
+from ..nn import save_state_dict
 from ..training import RECIPES, load_run, reference, runs, train_run
 from ..training.recipes.autoencoders import VAE_RESTORE_METHODS
 from ..training.recipes.ddpm import SAMPLER_OPTIONS
@@ -137,15 +138,19 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
             resample: int = 1, steps: int | None = None,
             reconstruction_guidance: float = 0.0, samples: int = 1, n: int = 10, seed: int = 0,
             output: str | None = None, overwrite: bool = False) -> dict:
-    """Damage the first ``n`` test images, restore them, write the figure and the scores (the model's, the
-    damaged input's and the classical baselines'); returns the scores. ``mask``, ``fraction``, ``noise_std``
-    and ``factor`` are refused where the task does not use them, ``method`` where the family has no choice;
-    absent, they take restoration's (and the family's) defaults. A superres by another factor than 2 writes
-    restore_superres_{factor}x.png (and .json) by default."""
+    """Damage the first ``n`` test images, restore them, write the figure, the images and the scores (the
+    model's, the damaged input's and the classical baselines'); returns the scores. Beside the figure, a .json
+    holds the scores and an .npz (no pickle) the float32 images of all ``n``: ``clean``, ``damaged`` (as shown),
+    ``restored`` (the mean of the draws, as scored), ``observed`` (the damaged images the model and the
+    baselines receive: the noise unclipped, the low-resolution images) and, for a hole, ``known`` (bool) and
+    ``mean_image``. ``mask``, ``fraction``, ``noise_std`` and ``factor`` are refused where the task does not
+    use them, ``method`` where the family has no choice; absent, they take restoration's (and the family's)
+    defaults. A superres by another factor than 2 writes restore_superres_{factor}x.png (.npz, .json) by
+    default."""
     factor_label = task if task != "superres" or factor in (None, restoration.FACTOR) else f"{task}_{factor}x"
     figure = output or os.path.join(run_dir, runs.restoration_files(factor_label)[0])
-    metrics_path = os.path.splitext(figure)[0] + ".json"
-    config, model, recipe = load_for(run_dir, "restore", [figure, metrics_path], overwrite)
+    metrics_path, arrays_path = (os.path.splitext(figure)[0] + suffix for suffix in (".json", ".npz"))
+    config, model, recipe = load_for(run_dir, "restore", [figure, arrays_path, metrics_path], overwrite)
     _refuse_unused_damage(task, mask, fraction, noise_std, factor)
     _refuse_unused(config, tuple(RESTORE_METHODS), {} if method is None else {"method": method})
     fraction = restoration.FRACTION if fraction is None else fraction
@@ -167,9 +172,11 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
     options = dict(noise_std=noise_std, factor=factor, method=method, resample=resample, steps=steps,
                    reconstruction_guidance=reconstruction_guidance, run_dir=run_dir, overwrite=overwrite)
     draws = draws_per_image(recipe.restore[task], samples, model, config, damaged, known, rng, options)
-    mean_image = runs.load_split(config, "train").images.mean(axis=0) / 255 if known is not None else None
-    # the mean of the draws estimates the posterior mean E[x | damaged], the fill with the lowest expected error
-    restored = draws.mean(axis=0)
+    mean_image = (None if known is None
+                  else (runs.load_split(config, "train").images.mean(axis=0) / 255).astype(np.float32))
+    # the mean of the draws estimates the posterior mean E[x | damaged], the fill with the lowest expected error;
+    # scored as saved (float32), so the .npz reproduces the .json's numbers
+    restored = draws.mean(axis=0).astype(np.float32)
     scores = restoration.scores(restored, clean, shown, known, mean_image)
     scores["baselines"] = restoration.baseline_scores(task, damaged, known, clean, factor=factor,
                                                       mean_image=mean_image)
@@ -182,12 +189,15 @@ def restore(run_dir: str, *, task: str, mask: str | None = None, fraction: float
     fig.image_grid(figure, np.concatenate([row[:shown_images] for row in rows]), ncols=shown_images, row_labels=labels,
                    title=f"{task}: PSNR {scores['psnr']:.2f} dB (damaged {scores['psnr_damaged']:.2f} dB)"
                          + (f" over {n} images, the first {shown_images} shown" if n > shown_images else ""))
+    hole = {} if known is None else {"known": known, "mean_image": mean_image}
+    save_state_dict(arrays_path, {"clean": clean, "damaged": shown, "restored": restored, "observed": damaged,
+                                  **hole})
     described = {"factor": factor} if task == "superres" else {}
     if config["model"] in RESTORE_METHODS:
         described["method"] = method or RESTORE_METHODS[config["model"]][0]
     runs.write_json(metrics_path, {"task": task, **described, "images": len(clean), "samples": samples, **scores})
     _print_scores(scores)
-    print(f"wrote {figure}, {metrics_path}")
+    print(f"wrote {figure}, {arrays_path}, {metrics_path}")
     return scores
 
 

@@ -199,8 +199,9 @@ def _reconstruct_parser(commands_):
 def _restore_parser(commands_):
     rs = _run_dir_parser(commands_, "restore", "restore damaged test images with a trained model",
                          "Damage the first N test images, restore them with the model, and write "
-                         "RUN_DIR/restore_TASK.png (clean, damaged, restored) and restore_TASK.json (PSNR and SSIM of "
-                         "the restoration, of the damaged input and of classical baselines). Tasks: "
+                         "RUN_DIR/restore_TASK.png (clean, damaged, restored), restore_TASK.npz (the same images of "
+                         "all N as arrays, and the model's input) and restore_TASK.json (PSNR and SSIM of the "
+                         "restoration, of the damaged input and of classical baselines). Tasks: "
                          + "; ".join(f"{k}: {v}" for k, v in TASKS.items()) + ".", commands.restore)
     rs.add_argument("--task", choices=list(TASKS), required=True, help="what to restore")
     rs.add_argument("--mask", default=None, help=f"inpaint: {', '.join(MASK_PATTERNS)}, or a 28x28 PNG "
@@ -231,7 +232,8 @@ def _restore_parser(commands_):
                          f"{commands.RESTORE_FIGURE_MOST})")
     rs.add_argument("--seed", type=count, default=0, help="seed of the damage and of the restoration")
     rs.add_argument("--output", type=png_file, default=None,
-                    help="PNG to write instead of RUN_DIR/restore_TASK.png (the scores go beside it, in a .json)")
+                    help="PNG to write instead of RUN_DIR/restore_TASK.png (the images and the scores go beside "
+                         "it, in an .npz and a .json)")
 
 
 def _evaluate_parser(commands_):

@@ -17,12 +17,14 @@ from ..data import load
 from ..evaluation.conditional import conditional_evaluation
 from ..evaluation.harness import check_classifier_dataset, parzen_report, sample_report
 from ..evaluation.metrics import nats_to_bits_per_dim
-from ..training import load_run
+from ..training import load_run, make_config
+from ..training.api import train_on_arrays
 from ..training.runs import TEST_BINARIZATION_SEED, RunError, default_classifier_dir
 
 DEFAULT_SAMPLES = 10000
 SAMPLE_BATCH = 1000
 MIN_SAMPLES = 10
+CAS_CLASSIFIER = {"model": "classifier"}   # the classifier recipe with its defaults: `scratchgen train classifier`
 
 
 def load_classifier(run_dir: str | None, data: str):
@@ -92,7 +94,8 @@ def conditional_metrics(recipe, model, config, judge, *, weights: list, per_clas
                         seed: int, sampler_options: dict) -> dict:
     """metrics.json's "conditional": ``evaluation.conditional.conditional_evaluation`` of the run's sampling of
     a requested digit (``--label``) at each guidance weight (None: a family without guidance), on the whole
-    test set. Each weight draws from its own generator seeded with ``seed``: the same noises."""
+    test set. Each weight draws from its own generator seeded with ``seed``: the same noises. The CAS classifiers
+    are ``train_cas_classifier``'s, described in ``cas_training``."""
     generators = {}
 
     def draw(digit, n, weight):
@@ -100,9 +103,21 @@ def conditional_metrics(recipe, model, config, judge, *, weights: list, per_clas
         options = {**sampler_options, "label": digit, **({} if weight is None else {"guidance": weight})}
         return recipe.sample(model, config, n, rng, options)[0]
     train, test = load(config["data"], "train"), load(config["data"], "test")
-    return {"per_class": per_class, **conditional_evaluation(
-        draw, weights, judge, train.images, train.labels, test.images, test.labels,
-        per_class=per_class, cas_per_class=cas_per_class, seed=seed)}
+    report = {"per_class": per_class, **conditional_evaluation(
+        draw, weights, judge, train.images, train.labels, test.images, test.labels, per_class=per_class,
+        train_classifier=train_cas_classifier, cas_per_class=cas_per_class, seed=seed)}
+    if cas_per_class:
+        c = make_config({**CAS_CLASSIFIER, "seed": seed})
+        report["cas_training"] = (f"scratchgen train classifier --width {c['width']} --lr {c['lr']:g} --batch-size "
+                                  f"{c['batch_size']} --epochs {c['epochs']} --seed {seed}, on the images in memory; "
+                                  f"tested on {len(test.images)} real test images")
+    return report
+
+
+def train_cas_classifier(images: np.ndarray, labels: np.ndarray, seed: int):
+    """The classifier of the CAS and of its real baseline: trained on the uint8 (images, labels) as
+    ``scratchgen train classifier --seed SEED`` trains one on a dataset (``training.api.train_on_arrays``)."""
+    return train_on_arrays({**CAS_CLASSIFIER, "seed": seed}, images, labels)
 
 
 def _row(name: str, sample: str, real: str) -> str:

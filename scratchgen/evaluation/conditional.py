@@ -9,26 +9,22 @@ each guidance weight, the CVAE, or a fake that returns real images are all measu
   accuracy on real test images of each digit;
 - the quality of the same samples: ``harness.sample_report`` (classifier FID, KID, class entropy, ...);
 - the classification accuracy score (CAS, Ravuri & Vinyals, "Classification Accuracy Score for Conditional
-  Generative Models", NeurIPS 2019): a fresh DigitClassifier trained only on generated images, labelled by
-  the digit requested, and tested on the real test images, beside the same classifier trained the same way
-  on as many real training images of each digit.
+  Generative Models", NeurIPS 2019): a fresh classifier trained only on generated images, labelled by the
+  digit requested, and tested on the real test images, beside the same classifier trained the same way on
+  as many real training images of each digit. Both are trained by the one
+  ``train_classifier(images, labels, seed) -> classifier`` the caller passes in: training sits above
+  evaluation, and ``scratchgen evaluate`` passes the classifier recipe's (``training.api.train_on_arrays``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import manual_seed
-from ..autograd.losses import cross_entropy
 from ..data import validation_start
 from ..models.classifier import DigitClassifier
-from ..optim import Adam, CosineAnnealingLR
 from .harness import as_unit_images, sample_report
 from .metrics import confusion_matrix
 
 NUM_CLASSES = 10
-# The classifier recipe's settings (training/recipes/classifier.py and COMMON_OPTIONS): Adam, a cosine
-# learning rate falling to 0 over the run, batches of 128.
-CAS_LR, CAS_BATCH, CAS_EPOCHS, CAS_WIDTH = 1e-3, 128, 5, 32
 
 
 def draw_each_class(draw, per_class: int, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
@@ -63,35 +59,13 @@ def conditional_report(draw, judge: DigitClassifier, train_images: np.ndarray, t
             "quality": sample_report(shuffled, judge, train_images, test_images, seed=seed)}
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, *, epochs: int = CAS_EPOCHS, seed: int = 0,
-                     width: int = CAS_WIDTH, batch_size: int = CAS_BATCH) -> DigitClassifier:
-    """A fresh DigitClassifier trained on (images, labels) as the classifier recipe trains one; seeded."""
-    images, labels = as_unit_images(images), np.asarray(labels, np.int64)
-    manual_seed(seed)                       # the initial weights and the dropout masks
-    order_rng = np.random.default_rng(seed)
-    model = DigitClassifier(width=width)
-    optimizer = Adam(model.parameters(), lr=CAS_LR)
-    steps_per_epoch = -(-len(images) // batch_size)
-    schedule = CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    model.train()
-    for _ in range(epochs):
-        order = order_rng.permutation(len(images))
-        for start in range(0, len(images), batch_size):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            loss = cross_entropy(model(images[batch]), labels[batch])
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
-    return model
-
-
 def trained_classifier_accuracy(images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
-                                test_labels: np.ndarray, **training) -> dict:
-    """Accuracy on the real test images, overall and per digit, of a classifier trained on (images, labels)
-    by ``train_classifier`` with the keywords ``training``."""
-    model = train_classifier(images, labels, **training)
+                                test_labels: np.ndarray, train_classifier, seed: int) -> dict:
+    """Accuracy on the real test images, overall and per digit, of ``train_classifier(images, labels, seed)``.
+    It is given the images as uint8 (values in [0, 1] rounded to 1/255), as datasets hold them, and the
+    labels as int64."""
+    as_bytes = np.round(as_unit_images(images) * 255).astype(np.uint8)
+    model = train_classifier(as_bytes, np.asarray(labels, np.int64), seed)
     scores = requested_class_accuracy(test_images, test_labels, model)
     return {"images": len(images), "accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"]}
 
@@ -115,31 +89,32 @@ def real_training_subset(train_images: np.ndarray, train_labels: np.ndarray, lab
 
 
 def classification_accuracy_score(draw, per_class: int, test_images: np.ndarray, test_labels: np.ndarray,
-                                  **training) -> dict:
-    """CAS: the test accuracy of a classifier trained (``train_classifier`` with ``training``) only on
-    ``per_class`` draws of every digit, labelled by the digit requested. Compare with ``real_baseline_accuracy``
-    of the same ``per_class`` and ``training``."""
+                                  train_classifier, *, seed: int = 0) -> dict:
+    """CAS: the test accuracy of a classifier trained (``trained_classifier_accuracy``) only on ``per_class``
+    draws of every digit, labelled by the digit requested. Compare with ``real_baseline_accuracy`` of the same
+    ``per_class``, ``train_classifier`` and ``seed``."""
     images, requested = draw_each_class(draw, per_class)
-    return trained_classifier_accuracy(images, requested, test_images, test_labels, **training)
+    return trained_classifier_accuracy(images, requested, test_images, test_labels, train_classifier, seed)
 
 
 def real_baseline_accuracy(train_images: np.ndarray, train_labels: np.ndarray, per_class: int,
-                           test_images: np.ndarray, test_labels: np.ndarray, **training) -> dict:
+                           test_images: np.ndarray, test_labels: np.ndarray, train_classifier, *,
+                           seed: int = 0) -> dict:
     """The CAS of real data: the same classifier, trained the same way on ``per_class`` real training images
-    of every digit (drawn with ``training``'s seed)."""
+    of every digit (drawn with ``seed``)."""
     images, labels = real_training_subset(train_images, train_labels, np.repeat(np.arange(NUM_CLASSES), per_class),
-                                          training.get("seed", 0))
-    return trained_classifier_accuracy(images, labels, test_images, test_labels, **training)
+                                          seed)
+    return trained_classifier_accuracy(images, labels, test_images, test_labels, train_classifier, seed)
 
 
 def conditional_evaluation(draw, weights, judge: DigitClassifier, train_images: np.ndarray, train_labels: np.ndarray,
-                           test_images: np.ndarray, test_labels: np.ndarray, *, per_class: int,
-                           cas_per_class: int = 0, epochs: int = CAS_EPOCHS, seed: int = 0) -> dict:
+                           test_images: np.ndarray, test_labels: np.ndarray, *, per_class: int, train_classifier,
+                           cas_per_class: int = 0, seed: int = 0) -> dict:
     """Everything above for ``draw(digit, n, weight)`` at each guidance weight of ``weights`` ([None] for a
     model without guidance): the judge's accuracy on real test images of each digit (what samples as
     recognizable as real digits would score), then per weight the ``conditional_report`` of ``per_class``
     draws of each digit and, when ``cas_per_class`` > 0, the CAS of ``cas_per_class`` further draws, beside
-    the real baseline."""
+    the real baseline, both by ``train_classifier(images, labels, seed)``."""
     report = {"judge_on_real_test": requested_class_accuracy(test_images, test_labels, judge), "by_guidance": []}
     for weight in weights:
         at_weight = lambda digit, n: draw(digit, n, weight)  # noqa: E731
@@ -147,12 +122,9 @@ def conditional_evaluation(draw, weights, judge: DigitClassifier, train_images: 
         entry.update(conditional_report(at_weight, judge, train_images, test_images, per_class, seed=seed))
         if cas_per_class:
             entry["cas"] = classification_accuracy_score(at_weight, cas_per_class, test_images, test_labels,
-                                                         epochs=epochs, seed=seed)
+                                                         train_classifier, seed=seed)
         report["by_guidance"].append(entry)
     if cas_per_class:
         report["cas_real_baseline"] = real_baseline_accuracy(train_images, train_labels, cas_per_class, test_images,
-                                                             test_labels, epochs=epochs, seed=seed)
-        report["cas_training"] = (f"DigitClassifier(width={CAS_WIDTH}), Adam lr {CAS_LR}, batch {CAS_BATCH}, "
-                                  f"cosine over {epochs} epochs, seed {seed}; tested on {len(test_images)} real "
-                                  f"test images")
+                                                             test_labels, train_classifier, seed=seed)
     return report

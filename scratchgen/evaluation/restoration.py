@@ -185,13 +185,19 @@ def interpolate_up(low: np.ndarray, factor: int, cubic: bool) -> np.ndarray:
     return np.clip(np.einsum("ih,nhw,jw->nij", rows, np.asarray(low, np.float64), columns), 0, 1)
 
 
+def fill_with_mean_image(damaged: np.ndarray, known: np.ndarray, mean_image: np.ndarray) -> np.ndarray:
+    """The mean-image baseline of a hole: the known pixels kept, the missing ones those of ``mean_image`` (the
+    mean training image: the best constant guess)."""
+    return np.where(known, damaged, mean_image)
+
+
 def baselines(task: str, damaged: np.ndarray, known: np.ndarray | None, *, factor: int = FACTOR,
               mean_image: np.ndarray | None = None) -> dict:
     """Name -> restorations (n, H, W) in [0, 1] by the classical methods that apply to ``task``: for a hole,
     the mean training image ``mean_image`` in it; for noise, a Gaussian and a median filter; for low
     resolution, bilinear and bicubic interpolation (nearest-neighbour is the damaged input as shown)."""
     if task in MASK_TASKS:
-        return {} if mean_image is None else {"mean image": np.where(known, damaged, mean_image)}
+        return {} if mean_image is None else {"mean image": fill_with_mean_image(damaged, known, mean_image)}
     if task == "denoise":
         return {f"gaussian filter (sigma {GAUSSIAN_SIGMA:g})": np.clip(gaussian_filter(damaged), 0, 1),
                 f"median filter ({MEDIAN_SIZE}x{MEDIAN_SIZE})": np.clip(median_filter(damaged), 0, 1)}
@@ -283,25 +289,30 @@ def finish(task: str, restored: np.ndarray, damaged: np.ndarray, known: np.ndarr
 
 
 # ---- scores ------------------------------------------------------------------------------------------
+def _psnr_hole(restored: np.ndarray, clean: np.ndarray, known: np.ndarray) -> float:
+    """PSNR on the missing pixels alone."""
+    return psnr(restored, clean, where=~known)
+
+
 def _restored_scores(restored: np.ndarray, clean: np.ndarray, known: np.ndarray | None) -> dict:
     """PSNR and SSIM of a restoration; for a hole (``known`` given), also the PSNR on the hole alone."""
     out = {"psnr": psnr(restored, clean), "ssim": ssim(restored, clean)}
     if known is not None:
-        out["psnr_hole"] = psnr(restored, clean, where=~known)
+        out["psnr_hole"] = _psnr_hole(restored, clean, known)
     return out
 
 
 def scores(restored: np.ndarray, clean: np.ndarray, shown_damaged: np.ndarray, known: np.ndarray | None,
            mean_image: np.ndarray | None = None) -> dict:
     """PSNR and SSIM of the restoration and of the damaged input (the baseline); for a hole, also
-    the PSNR on the missing pixels alone, of the restoration and of filling the hole with
-    ``mean_image`` (the mean training image: the best constant guess)."""
+    the PSNR on the missing pixels alone, of the restoration and of the mean-image baseline
+    (``fill_with_mean_image``: ``baseline_scores``' "mean image" has the same ``psnr_hole``)."""
     out = {**_restored_scores(restored, clean, known),
            "psnr_damaged": psnr(np.clip(shown_damaged, 0, 1), clean),
            "ssim_damaged": ssim(np.clip(shown_damaged, 0, 1), clean)}
-    if known is not None:
-        if mean_image is not None:
-            out["psnr_hole_mean_image"] = psnr(np.broadcast_to(mean_image, clean.shape), clean, where=~known)
+    if known is not None and mean_image is not None:
+        # the hole's pixels alone are scored: filling the clean images' hole gives the baseline's score
+        out["psnr_hole_mean_image"] = _psnr_hole(fill_with_mean_image(clean, known, mean_image), clean, known)
     return out
 
 

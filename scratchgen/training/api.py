@@ -5,6 +5,7 @@
 
 A config names the model family and any of its options; ``make_config`` fills in the rest with
 their defaults (``COMMON_OPTIONS`` for every family, then the family's own ``Recipe.options``).
+``train_on_arrays`` trains a config the same way on images in memory and returns the model.
 """
 from __future__ import annotations
 
@@ -239,6 +240,37 @@ def _set_learning_rate(optimizer, schedule, lr: float) -> None:
         schedule.load_state_dict(state)
 
 
+def _trainer(config: dict, model, images: np.ndarray, labels: np.ndarray, out: str, **trainer_options) -> Trainer:
+    """The Trainer of ``model`` by ``config``'s recipe (its optimizer, EMA, schedule and step) over the uint8
+    (images, labels), shuffled and binarized as ``config`` says, writing its log and checkpoints in ``out``."""
+    recipe = RECIPES[config["model"]]
+    loader = DataLoader((images, labels), config["batch_size"], seed=config["seed"], binarize=config.get("binarize"))
+    optimizer = recipe.optimizer(model, config)
+    ema = recipe.ema(model, config) if recipe.ema else None
+    schedule = recipe.schedule(optimizer, config, len(loader)) if recipe.schedule else None
+    step = recipe.step(model, optimizer, config, ema) if ema else recipe.step(model, optimizer, config)
+    return Trainer(out, model=model, optimizer=optimizer, loader=loader, step=step, ema=ema, schedule=schedule,
+                   generators=step.streams, epochs=config["epochs"], minutes=config["minutes"], **trainer_options)
+
+
+def train_on_arrays(config: dict, images: np.ndarray, labels: np.ndarray):
+    """The model of ``config`` (any option left out at its default, as ``make_config`` fills them in) trained
+    on the uint8 (images, labels) in memory as ``train_run`` trains it on a dataset, seeded alike, without
+    evaluations, figures or a run directory to keep (the dataset's options, ``data``, ``limit`` and
+    ``eval_images``, play no part); returned in eval mode. E.g. the classifiers of ``scratchgen evaluate
+    --conditional --cas-images``. Raises KeyboardInterrupt when interrupted (Ctrl-C) and
+    trainer.TrainingDiverged when the loss becomes non-finite."""
+    config = make_config(config)
+    manual_seed(config["seed"])
+    model = RECIPES[config["model"]].build(config)
+    with tempfile.TemporaryDirectory() as out:   # the Trainer's log and checkpoints, of no use afterwards
+        status = _trainer(config, model, images, labels, out, progress=False).fit()
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    model.eval()
+    return model
+
+
 @dataclass
 class RunResult:
     """How a call of ``train_run`` ended."""
@@ -275,11 +307,6 @@ def train_run(config: dict, out: str, *, overwrite: bool = False, resume: bool =
     x_eval, y_eval = inputs.evaluation
     if config["limit"]:
         images, labels = images[:config["limit"]], labels[:config["limit"]]
-    loader = DataLoader((images, labels), config["batch_size"], seed=config["seed"], binarize=config.get("binarize"))
-    optimizer = recipe.optimizer(model, config)
-    ema = recipe.ema(model, config) if recipe.ema else None
-    schedule = recipe.schedule(optimizer, config, len(loader)) if recipe.schedule else None
-    step = recipe.step(model, optimizer, config, ema) if ema else recipe.step(model, optimizer, config)
 
     def evaluate(trainer):
         model.eval()
@@ -289,27 +316,27 @@ def train_run(config: dict, out: str, *, overwrite: bool = False, resume: bool =
 
     def figures(trainer, tag):
         model.eval()
+        ema = trainer.ema
         with ema.average_parameters() if ema else contextlib.nullcontext():   # sample as a loaded run would
             recipe.figures(model, config, out, tag, x_eval, y_eval)
         model.train()
 
-    trainer = Trainer(out, model=model, optimizer=optimizer, loader=loader, step=step, evaluate=evaluate,
-                      figures=figures, ema=ema, schedule=schedule, generators=step.streams,
-                      epochs=config["epochs"], minutes=config["minutes"], log_every=log_every, progress=progress)
+    trainer = _trainer(config, model, images, labels, out, evaluate=evaluate, figures=figures, log_every=log_every,
+                       progress=progress)
     if resume:
         trainer.resume()
         if config["minutes"] is not None and trainer.train_seconds >= 60 * config["minutes"]:
             raise RunError(f"cannot resume {out}: its time budget of {config['minutes']:g} minutes is spent "
                            f"({trainer.train_seconds / 60:.3g} trained): pass --minutes with a larger budget")
         if "lr" in changed:
-            _set_learning_rate(optimizer, schedule, config["lr"])
+            _set_learning_rate(trainer.optimizer, trainer.schedule, config["lr"])
         if changed:
             runs.write_config(out, config)
             trainer.log({"event": "resume", "changed": changed})
         print(f"resuming {out} at epoch {trainer.epoch}, step {trainer.step}"
               + "".join(f"; {k} {c['from']} -> {c['to']}" for k, c in changed.items()))
-    print(f"training {recipe.name} on {config['data']} ({len(images)} images, {len(loader)} batches per epoch; "
-          f"evaluated on {len(x_eval)} {runs.evaluation_split(config)} images) -> {out}")
+    print(f"training {recipe.name} on {config['data']} ({len(images)} images, {len(trainer.loader)} batches per "
+          f"epoch; evaluated on {len(x_eval)} {runs.evaluation_split(config)} images) -> {out}")
     status = trainer.fit()
     evals = [r for r in runs.read_log(out) if r["event"] == "eval"]
     metrics = {k: v for k, v in evals[-1].items() if k not in ("event", "epoch", "step")} if evals else {}

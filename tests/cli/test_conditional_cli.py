@@ -7,6 +7,7 @@ import pytest
 
 from helpers import run, trained_run
 from scratchgen.cli import scoring
+from scratchgen.training import make_config
 
 TINY = ("--limit", "48", "--batch-size", "16", "--epochs", "1", "--eval-images", "20", "--no-progress")
 
@@ -47,6 +48,9 @@ def test_evaluate_conditional_cvae_writes_per_digit_accuracy_quality_and_cas(run
     assert "guidance" not in entry and len(entry["per_class_accuracy"]) == 10
     assert sum(map(sum, entry["confusion"])) == 20 and entry["quality"]["n"] == 20
     assert entry["cas"]["images"] == report["cas_real_baseline"]["images"] == 20
+    recipe = make_config({"model": "classifier"})   # both CAS classifiers: `scratchgen train classifier` by default
+    assert (f"scratchgen train classifier --width {recipe['width']} --lr {recipe['lr']:g} --batch-size "
+            f"{recipe['batch_size']} --epochs {recipe['epochs']} --seed 0") in report["cas_training"]
     assert sum(map(sum, report["judge_on_real_test"]["confusion"])) == 40   # the whole test split
     assert "accuracy per requested digit" in r.stdout and "real test" in r.stdout
     assert "samples" not in _metrics(runs["cvae"])   # the plain sample scores are replaced, not repeated

@@ -1,13 +1,15 @@
 """The measurement of conditional generation (evaluation/conditional.py) on fake samplers whose answer is known.
 
 The judge is a nearest-class-mean classifier of glyph digits (no training needed); CAS trains tiny
-DigitClassifiers, so it runs on few images and few epochs.
+DigitClassifiers by the classifier recipe (what `scratchgen evaluate` passes, with a smaller width, batch and
+fewer epochs), so it runs on few images and few epochs.
 """
 import numpy as np
 import pytest
 
 from scratchgen.data.glyphs import generate
 from scratchgen.evaluation import conditional
+from scratchgen.training.api import train_on_arrays
 
 PER_DIGIT = 100
 
@@ -69,24 +71,29 @@ def test_a_sampler_must_return_the_images_asked_for(glyphs):
         conditional.draw_each_class(lambda digit, n: test[:n - 1], 5)
 
 
-CAS = dict(epochs=4, width=4, batch_size=10, seed=0)
+TINY_CLASSIFIER = dict(model="classifier", epochs=4, width=4, batch_size=10)
 CAS_PER_DIGIT = 20
+SEED = 0
+
+
+def train_tiny_classifier(images, labels, seed):
+    return train_on_arrays({**TINY_CLASSIFIER, "seed": seed}, images, labels)
 
 
 @pytest.fixture(scope="module")
 def real_baseline(glyphs):
     train, train_labels, test, test_labels = glyphs
     return conditional.real_baseline_accuracy(train, train_labels, CAS_PER_DIGIT, test[:500], test_labels[:500],
-                                              **CAS)
+                                              train_tiny_classifier, seed=SEED)
 
 
 def test_cas_of_real_training_images_is_the_real_baseline(glyphs, real_baseline):
     # the sampler returns the very images the baseline trains on: the two classifiers must be trained alike
     train, train_labels, test, test_labels = glyphs
     images, labels = conditional.real_training_subset(train, train_labels, np.repeat(np.arange(10), CAS_PER_DIGIT),
-                                                      seed=CAS["seed"])
+                                                      seed=SEED)
     cas = conditional.classification_accuracy_score(_real_sampler(images, labels), CAS_PER_DIGIT, test[:500],
-                                                    test_labels[:500], **CAS)
+                                                    test_labels[:500], train_tiny_classifier, seed=SEED)
     assert cas == real_baseline and cas["images"] == 10 * CAS_PER_DIGIT
     assert real_baseline["accuracy"] > 0.3   # learned something in 4 epochs: chance is 0.1
 
@@ -95,5 +102,26 @@ def test_cas_of_mislabelled_images_falls_below_the_baseline(glyphs, real_baselin
     # images of digit d + 1 served as digit d: a classifier trained on them answers d for the images of d + 1
     train, train_labels, test, test_labels = glyphs
     shifted = lambda digit, n: train[train_labels == (digit + 1) % 10][:n]  # noqa: E731
-    cas = conditional.classification_accuracy_score(shifted, CAS_PER_DIGIT, test[:500], test_labels[:500], **CAS)
+    cas = conditional.classification_accuracy_score(shifted, CAS_PER_DIGIT, test[:500], test_labels[:500],
+                                                     train_tiny_classifier, seed=SEED)
     assert cas["accuracy"] < real_baseline["accuracy"] - 0.2
+
+
+def test_every_cas_classifier_is_trained_by_the_function_given_with_the_seed(glyphs):
+    # one classifier per guidance weight and one for the real baseline, each given uint8 images of the digits
+    # drawn, as many of each, and the evaluation's seed; a nearest-mean "training" keeps it fast
+    train, train_labels, test, test_labels = glyphs
+    given = []
+
+    def train_nearest_mean(images, labels, seed):
+        given.append((images.dtype, np.bincount(labels, minlength=10).tolist(), seed))
+        return NearestMeanJudge(images / 255, labels)
+
+    draw = lambda digit, n, weight: test[test_labels == digit][:n]  # noqa: E731
+    judge = NearestMeanJudge(train, train_labels)
+    report = conditional.conditional_evaluation(draw, [0.0, 1.0], judge, train, train_labels, test, test_labels,
+                                                per_class=20, train_classifier=train_nearest_mean,
+                                                cas_per_class=5, seed=7)
+    assert given == [(np.uint8, [5] * 10, 7)] * 3
+    assert [entry["cas"]["images"] for entry in report["by_guidance"]] == [50, 50]
+    assert report["cas_real_baseline"]["images"] == 50 and report["cas_real_baseline"]["accuracy"] > 0.5

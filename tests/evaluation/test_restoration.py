@@ -79,6 +79,20 @@ def test_scores_identical_images_score_high_and_psnr_hole_counts_only_the_hole()
     assert s["psnr_hole"] == pytest.approx(20.0, abs=1e-3) and s["psnr"] < 10
 
 
+def test_psnr_hole_mean_image_is_the_mean_image_baselines_psnr_on_the_hole():
+    # one number under two keys: the scores' psnr_hole_mean_image (which the demo page and the reference bands
+    # read) and the "mean image" baseline's psnr_hole; the PSNR of the mean image on the missing pixels
+    rng = np.random.default_rng(8)
+    clean = rng.uniform(size=(3, 28, 28)).astype(np.float32)
+    mean_image = rng.uniform(size=(28, 28)).astype(np.float32)
+    damaged, known, shown = damage("inpaint", clean, rng, mask="random")
+    reported = scores(clean, clean, shown, known, mean_image)["psnr_hole_mean_image"]
+    baseline = restoration.baseline_scores("inpaint", damaged, known, clean, mean_image=mean_image)["mean image"]
+    assert reported == baseline["psnr_hole"]
+    mse = [np.mean((mean_image[hole].astype(np.float64) - image[hole]) ** 2) for image, hole in zip(clean, ~known)]
+    assert reported == pytest.approx(np.mean(10 * np.log10(1 / np.array(mse))), rel=1e-12)
+
+
 def test_superres_damage_takes_a_factor_of_2_or_4():
     clean = np.random.default_rng(4).uniform(size=(2, 28, 28)).astype(np.float32)
     low, known, shown = damage("superres", clean, np.random.default_rng(0), factor=4)

@@ -7,7 +7,9 @@ import pytest
 
 from helpers import checkpoint_differences, run
 from scratchgen.training import RECIPES, RunError, load_run, make_config, train_run
+from scratchgen.training.api import train_on_arrays
 from scratchgen.training.recipes import recipe as recipe_module
+from scratchgen.training.runs import load_split
 
 # The smallest model of each family: a new family must add its entry here (the test below fails on a KeyError).
 TINY = {
@@ -64,6 +66,20 @@ def test_train_run_makes_a_run_the_commands_read(data_dir, tmp_path):
     r = run("sample", out, "--n", "4")
     assert r.returncode == 0, r.stderr
     assert os.path.exists(os.path.join(out, "samples.png"))
+
+
+def test_train_on_arrays_trains_the_model_train_run_trains_on_the_same_images(data_dir, tmp_path):
+    # the in-memory training (the CAS classifiers of `evaluate --conditional`) is the recipe's, not a copy of it
+    config = dict(_tiny_config("classifier", data_dir), epochs=2)
+    train_run(config, str(tmp_path / "run"), progress=False)
+    _, from_run = load_run(str(tmp_path / "run"))
+    images, labels = load_split(make_config(config), "train")
+    in_memory = train_on_arrays(config, images[:config["limit"]], labels[:config["limit"]])
+    assert not in_memory.training
+    expected, got = from_run.state_dict(), in_memory.state_dict()
+    assert expected.keys() == got.keys() and all(np.array_equal(expected[k], got[k]) for k in expected)
+    other_seed = train_on_arrays(dict(config, seed=4), images[:config["limit"]], labels[:config["limit"]])
+    assert not all(np.array_equal(expected[k], other_seed.state_dict()[k]) for k in expected)
 
 
 def test_make_config_refuses_unknown_options_and_models():
