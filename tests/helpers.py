@@ -95,6 +95,7 @@ def assert_evaluate_gives_the_exact_nll(run_dir: str, model_name: str) -> dict:
         logits = model(bits[:, None]).data[:, 0]
     log_p = np.where(bits == 1, -np.logaddexp(0, -logits), -np.logaddexp(0, logits)).sum(axis=(1, 2))
     assert metrics["nll_exact"] == pytest.approx(-log_p.mean(), rel=1e-5)
+    assert metrics["nll_exact_standard_error"] == pytest.approx(log_p.std(ddof=1) / np.sqrt(len(log_p)), rel=1e-4)
     return metrics
 
 

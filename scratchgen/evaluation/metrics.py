@@ -180,11 +180,17 @@ def parzen_evaluation(samples: np.ndarray, validation: np.ndarray, test: np.ndar
     sigma = float(sigmas[int(np.argmax(validation_means))])
     values = parzen_log_likelihood(samples, test, sigma)
     return {"sigma": sigma, "mean": float(values.mean()),
-            "standard_error": float(values.std(ddof=1) / math.sqrt(len(values))),
+            "standard_error": standard_error(values),
             "validation_means": dict(zip(map(float, sigmas), validation_means))}
 
 
 # ------------------------------------------------------------------------- likelihoods
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (at least two): their sample std (ddof 1) / sqrt(n)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
 def nats_to_bits_per_dim(nats_per_image: float, dimensions: int) -> float:
     """A negative log-likelihood in nats per image as bits per dimension: nats / (D ln 2)."""
     return nats_per_image / (dimensions * math.log(2))

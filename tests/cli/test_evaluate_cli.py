@@ -66,6 +66,11 @@ def test_evaluate_scores_samples_beside_real_baselines(vae_run, classifier_run):
     assert r.returncode == 0, r.stderr
     metrics = json.load(open(os.path.join(vae_run, "metrics.json")))
     assert metrics["bits_per_dim_iwae_5"] == pytest.approx(nats_to_bits_per_dim(metrics["nll_iwae_5"], 784))
+    config, model = load_run(vae_run)     # the same draws (--seed 0) give the same bound per image
+    x, _ = eval_images(config)
+    bound = model.iwae_bound(x, k=5, rng=np.random.default_rng(0))
+    assert metrics["nll_iwae_5"] == pytest.approx(-bound.mean(), rel=1e-6)
+    assert metrics["nll_iwae_5_standard_error"] == pytest.approx(bound.std(ddof=1) / math.sqrt(len(x)), rel=1e-6)
     assert "bernoulli" in metrics["likelihood_binarization"]
     report = metrics["samples"]
     assert report["n"] == 40 and report["classifier"] == classifier_run

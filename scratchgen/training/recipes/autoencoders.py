@@ -9,7 +9,7 @@ import numpy as np
 from ... import autograd as ag, figures as fig
 from ...autograd import ops
 from ...evaluation import restoration
-from ...evaluation.metrics import psnr
+from ...evaluation.metrics import psnr, standard_error
 from ...models import VAE, Autoencoder, corrupt
 from ...models.autoencoder import CORRUPTIONS
 from ..runs import (
@@ -244,6 +244,8 @@ def _vae_final(model, c, run_dir, limit, seed, k):
         bound = model.iwae_bound(x, k=k, rng=np.random.default_rng(seed), labels=_vae_labels(c, labels))
         metrics[f"iwae_{k}"] = float(np.mean(bound))
         metrics[f"nll_iwae_{k}"] = -float(np.mean(bound))
+        if len(x) > 1:   # over the images, to set the bound beside other models' on the same images
+            metrics[f"nll_iwae_{k}_standard_error"] = standard_error(bound)
     if _vae_conditional(c):
         metrics["likelihood_conditioned_on"] = "the test labels: bounds on log p(x | y), not log p(x)"
     elif c["latent"] == 2:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ... import autograd as ag, figures as fig
 from ...evaluation import restoration
+from ...evaluation.metrics import standard_error
 from ...models.ddpm import Diffusion, NoiseSchedule, to_model_space
 from ...models.unet import MLPDenoiser, UNet
 from ...optim import EMA, clip_grad_norm_
@@ -161,7 +162,7 @@ def variational_bound(model, c, n, seed, binarize, variance) -> dict:
     terms = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
     metrics = {"bound_images": len(x), "nll_elbo": float(terms["total"].mean())}
     if len(x) > 1:
-        metrics["nll_elbo_standard_error"] = float(terms["total"].std(ddof=1) / math.sqrt(len(x)))
+        metrics["nll_elbo_standard_error"] = standard_error(terms["total"])
     metrics.update({f"elbo_{key}_nats": float(terms[key].mean()) for key in ("prior", "denoising", "decoder")})
     return {**metrics, "elbo_variance": variance, "likelihood_binarization": statement}
 
