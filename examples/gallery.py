@@ -23,12 +23,11 @@ in its figures/ folder.
 """
 import argparse
 import glob
-import json
 import os
 import shutil
 import sys
 
-from scratchgen.training import RunError, read_config, read_log
+from scratchgen.training import RunError, read_config, read_log, read_metrics
 from scratchgen.training.runs import FIGURES, METRICS, RECONSTRUCTIONS, SAMPLES, refuse_overwrite
 
 PROG = "gallery.py"
@@ -75,20 +74,6 @@ FAMILIES = {"ae": (_ae, "reconstructions"), "vae": (_vae, "samples"), "gan": (_g
             "dcgan": (_gan, "samples"), "ddpm": (_ddpm, "samples"), "pixelcnn": (_autoregressive, "samples"),
             "pixelrnn": (_autoregressive, "samples")}
 IMAGE_KINDS = {"samples": (SAMPLES, "sample"), "reconstructions": (RECONSTRUCTIONS, "reconstruct")}   # file, command
-
-
-def read_metrics(run_dir: str) -> dict:
-    """The run's metrics.json; a RunError when `scratchgen evaluate` has not written it or it is damaged."""
-    path = os.path.join(run_dir, METRICS)
-    if not os.path.exists(path):
-        raise RunError(f"{run_dir} has no {METRICS}: run `scratchgen evaluate {run_dir}` first")
-    try:
-        with open(path) as f:
-            metrics = json.load(f)
-    except ValueError as e:
-        raise RunError(f"{path} is not valid JSON ({e}): evaluate again with "
-                       f"`scratchgen evaluate {run_dir} --overwrite`") from None
-    return metrics
 
 
 def training_done(run_dir: str) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 
 from scratchgen import figures as fig
 from scratchgen.cli import commands
-from scratchgen.evaluation import psnr, restoration
+from scratchgen.evaluation import restoration
 from scratchgen.training import RECIPES
 from scratchgen.training.runs import read_config
 
@@ -60,27 +60,30 @@ def _saved_images(figure: str) -> dict:
         return dict(saved)
 
 
-def _best_baseline(options: dict, saved: dict) -> tuple:
-    """(name, restorations, PSNR) of the classical baseline of the task with the best PSNR on ``saved``."""
+def _best_baseline(options: dict, scores: dict, saved: dict) -> tuple:
+    """(name, restorations, PSNR) of the classical baseline of the task with the best PSNR in restore's
+    ``scores``; its restorations are made again from the ``saved`` input, which holds no baseline's."""
+    name = max(scores["baselines"], key=lambda baseline: scores["baselines"][baseline]["psnr"])
     restored = restoration.baselines(options["task"], saved["observed"], saved.get("known"),
                                      factor=options.get("factor", restoration.FACTOR),
                                      mean_image=saved.get("mean_image"))
-    return max(((name, images, psnr(images, saved["clean"])) for name, images in restored.items()),
-               key=lambda baseline: baseline[2])
+    return name, restored[name], scores["baselines"][name]["psnr"]
 
 
 def comparison_figure(path: str, title: str, options: dict, kinds: dict, shown: int) -> str:
     """One row of the first ``shown`` images each, per kind of test images: clean, damaged, the best
-    baseline and every model. ``kinds``: kind -> (scores and saved images of its first run, [(label, saved
-    images)] of every run), as ``tables`` gathers them."""
+    baseline and every model, labelled with their PSNR from restore's scores. ``kinds``: kind -> [(label,
+    scores, saved images)] of every run, as ``tables`` gathers them; the first run's give the clean and
+    damaged images and the baselines."""
     rows, labels = [], []
-    for images, (_, reference, models) in kinds.items():
+    for images, models in kinds.items():
+        _, scores, reference = models[0]
         clean = reference["clean"]
-        name, best, best_psnr = _best_baseline(options, reference)
-        rows += [clean, reference["damaged"], best] + [saved["restored"] for _, saved in models]
-        labels += [f"clean ({images})", f"damaged {psnr(reference['damaged'], clean):.1f} dB",
+        name, best, best_psnr = _best_baseline(options, scores, reference)
+        rows += [clean, reference["damaged"], best] + [saved["restored"] for _, _, saved in models]
+        labels += [f"clean ({images})", f"damaged {scores['psnr_damaged']:.1f} dB",
                    f"baseline: {name} {best_psnr:.1f} dB"]
-        labels += [f"{label} {psnr(saved['restored'], clean):.1f} dB" for label, saved in models]
+        labels += [f"{label} {model_scores['psnr']:.1f} dB" for label, model_scores, _ in models]
     n = len(clean)
     shown = min(shown, n)
     return fig.image_grid(path, np.concatenate([row[:shown] for row in rows]), ncols=shown, row_labels=labels,
@@ -97,8 +100,8 @@ def tables(run_dirs: list, n: int, seed: int, out: str, overwrite: bool = False,
         hole = options["task"] in ("inpaint", "complete")
         hole_cell = (lambda scores: [scores["psnr_hole"]]) if hole else (lambda scores: [])  # noqa: E731
         rows = []
-        # kind of test images -> (the first run's scores, holding the input's and the baselines', and its saved
-        # images; [(label, saved images)] of every run)
+        # kind of test images -> [(label, scores, saved images)] of every run; the first run's scores hold the
+        # damaged input's and the baselines'
         kinds = {}
         for run_dir in run_dirs:
             config = read_config(run_dir)
@@ -116,15 +119,16 @@ def tables(run_dirs: list, n: int, seed: int, out: str, overwrite: bool = False,
                 label = f"{family} ({method})" if method else family
                 rows.append(_row(label, run_name, images, scores["psnr"], scores["ssim"], *hole_cell(scores)))
                 saved = _saved_images(figure)
-                _, first, models = kinds.setdefault(images, (scores, saved, []))
-                if not np.array_equal(saved["clean"], first["clean"]):
+                models = kinds.setdefault(images, [])
+                if models and not np.array_equal(saved["clean"], models[0][2]["clean"]):
                     raise ValueError(f"{run_dir} restored other {images} test images than the runs before it: "
                                      f"one figure compares runs of the same dataset")
-                models.append((label, saved))
+                models.append((label, scores, saved))
                 print(f"{title}: {label}, {run_dir}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}")
         if not rows:
             continue
-        for images, (scores, _, _) in kinds.items():
+        for images, models in kinds.items():
+            _, scores, _ = models[0]
             rows.append(_row(SHOWN_DAMAGED[options["task"]], "", images, scores["psnr_damaged"], scores["ssim_damaged"],
                              *([""] if hole else [])))
             rows += [_row(f"baseline: {name}", "", images, s["psnr"], s["ssim"], *hole_cell(s))

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from .. import figures as fig
 from ..training import RECIPES, train_run
 from ..training.reference import demo_bands
-from ..training.runs import INTERPOLATION, LOSS_CURVE, METRICS, RECONSTRUCTIONS, SAMPLES, restoration_files
+from ..training.runs import (
+    INTERPOLATION,
+    LOSS_CURVE,
+    METRICS,
+    RECONSTRUCTIONS,
+    SAMPLES,
+    read_metrics,
+    restoration_files,
+)
 from . import commands
 
 TRAINING_SHARE = 0.6      # of the budget; the rest is evaluation, sampling and restoration
@@ -132,8 +140,7 @@ def stage_results(out: str) -> dict:
         run_dir = os.path.join(out, stage.model)
         if not os.path.exists(os.path.join(run_dir, METRICS)):
             continue
-        with open(os.path.join(run_dir, METRICS)) as f:
-            results[stage.model] = json.load(f)
+        results[stage.model] = read_metrics(run_dir)
         for command, options in stage.commands:
             if command == "restore":
                 with open(os.path.join(run_dir, restoration_files(options["task"])[1])) as f:

@@ -179,6 +179,23 @@ def read_log(run_dir) -> list[dict]:
     return records
 
 
+def read_metrics(run_dir: str) -> dict:
+    """The run's metrics.json; a RunError when `scratchgen evaluate` has not written it or it is damaged."""
+    path = os.path.join(run_dir, METRICS)
+    if not os.path.exists(path):
+        raise RunError(f"{run_dir} has no {METRICS}: run `scratchgen evaluate {run_dir}` first")
+    evaluate_again = f"evaluate again with `scratchgen evaluate {run_dir} --overwrite`"
+    with open(path, "rb") as f:
+        text = f.read()
+    try:
+        metrics = json.loads(text)
+    except ValueError as e:   # json.JSONDecodeError, or bytes that are not text
+        raise RunError(f"{path} is not valid JSON ({e}): {evaluate_again}") from None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{path} holds a JSON {type(metrics).__name__}, not an object of metrics: {evaluate_again}")
+    return metrics
+
+
 def read_checkpoint(run_dir: str) -> dict:
     """The parts of the run's checkpoint (``nn.load_checkpoint``); a RunError when it is missing or unreadable."""
     path = os.path.join(run_dir, CHECKPOINT)

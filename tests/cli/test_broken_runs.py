@@ -14,6 +14,7 @@ import pytest
 from helpers import files_below, run, trained_run
 from scratchgen.cli import commands
 from scratchgen.training import RunError, read_log
+from scratchgen.training.runs import read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,24 @@ def test_a_cut_last_line_of_the_log_is_skipped_with_a_warning(copy, capsys):
     records = [json.loads(line) for line in open(os.path.join(copy, "log.jsonl"))]   # the cut line is gone
     assert records[:len(complete) - 1] == complete[:-1] and records[-1]["epoch"] == 2
     assert open(os.path.join(copy, "checkpoint.npz"), "rb").read() != checkpoint   # it trained on
+
+
+def test_a_missing_or_damaged_metrics_file_is_one_line_naming_the_fix(tmp_path):
+    run_dir, path = str(tmp_path), str(tmp_path / "metrics.json")
+    with pytest.raises(RunError) as missing:
+        read_metrics(run_dir)
+    assert str(missing.value) == f"{run_dir} has no metrics.json: run `scratchgen evaluate {run_dir}` first"
+    evaluate_again = f"evaluate again with `scratchgen evaluate {run_dir} --overwrite`"
+    for damaged, says in [(b'{"elbo": -1', f"{path} is not valid JSON ("),   # cut short
+                          (b"\x80{}", f"{path} is not valid JSON ("),        # not text
+                          (b"[1, 2]", f"{path} holds a JSON list, not an object of metrics: ")]:
+        (tmp_path / "metrics.json").write_bytes(damaged)
+        with pytest.raises(RunError) as error:
+            read_metrics(run_dir)
+        message = str(error.value)
+        assert message.startswith(says) and message.endswith(evaluate_again) and len(message.splitlines()) == 1
+    (tmp_path / "metrics.json").write_text('{"elbo": -1.5, "test_images": 4}')
+    assert read_metrics(run_dir) == {"elbo": -1.5, "test_images": 4}
 
 
 # ---- outputs that cannot be written ------------------------------------------------------------------

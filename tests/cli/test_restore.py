@@ -162,6 +162,14 @@ def test_restoration_table_prints_one_table_per_task_with_every_run_that_can(run
         f"baseline: {best['gan']} {scores['gan']['baselines'][best['gan']]['psnr']:.1f} dB",
         f"gan {scores['gan']['psnr']:.1f} dB"]
     saved = {stem: dict(np.load(os.path.join(out, f"{stem}_superres_4x.npz"))) for stem in scores}
+    # the labels' PSNRs, taken from the scores, are those of the rows' images over all --n test images, and the
+    # baseline shown is the task's best on them
+    for stem, kept in saved.items():
+        assert (scores[stem]["psnr"], scores[stem]["psnr_damaged"]) == (psnr(kept["restored"], kept["clean"]),
+                                                                        psnr(kept["damaged"], kept["clean"]))
+    for stem, name in best.items():
+        restored = restoration.baselines("superres", saved[stem]["observed"], None, factor=4)
+        assert name == max(restored, key=lambda baseline: psnr(restored[baseline], saved[stem]["clean"]))
     expected = [saved["vae_latent"]["clean"], saved["vae_latent"]["damaged"],
                 restoration.interpolate_up(saved["vae_latent"]["observed"], 4, cubic=best["vae_latent"] == "bicubic"),
                 saved["vae_latent"]["restored"], saved["vae_encoder"]["restored"],
