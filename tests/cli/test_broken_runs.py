@@ -13,8 +13,7 @@ import pytest
 
 from helpers import files_below, run, trained_run
 from scratchgen.cli import commands
-from scratchgen.training import RunError, read_log
-from scratchgen.training.runs import read_metrics
+from scratchgen.training import RunError, read_log, read_metrics
 
 
 @pytest.fixture(scope="module")
